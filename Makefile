@@ -1,0 +1,135 @@
+# nprof - one GNU Makefile, pkg-config for every dependency.
+#
+#   make            build/libnprof.so, build/libnprof.a, build/nprof, examples
+#   make check      the whole test suite (installs missing test peers first)
+#   make demo       the quick start: a leaking service diagnosed under nprof
+#   make bench      overhead against the anchors, as ratios
+#   make install PREFIX=/usr/local
+#   make SANITIZER=address|undefined|thread check   unit tests under a sanitizer
+#
+# libunwind is not linked: it is dlopen()ed with RTLD_LOCAL at start so its
+# exported backtrace()/_Unwind_* never replace the host's (see FACTS).
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+PKGS    := libdw libmicrohttpd zlib
+CLI_PKGS := libcurl
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+CFLAGS  ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 $(WARN) -fno-omit-frame-pointer -pthread -D_GNU_SOURCE -Iinclude
+ifneq ($(SANITIZER),)
+BASE_CFLAGS += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
+endif
+LIB_CFLAGS  := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -Isrc
+
+# pkg-config is asked lazily so that `make` on a fresh machine can first
+# install what is missing (scripts/deps.sh) and then find it.
+pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+LIB_SRCS := $(sort $(wildcard src/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+CLI_SRCS := $(sort $(wildcard cli/*.c))
+CLI_OBJS := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
+EX_SRCS  := $(sort $(wildcard examples/*.c))
+EX_BINS  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRCS))
+EX_CXX   := $(sort $(wildcard examples/*.cc))
+EX_BINS  += $(patsubst examples/%.cc,$(BUILD)/examples/%,$(EX_CXX))
+UT_SRCS  := $(sort $(wildcard tests/unit/*.c))
+UT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UT_SRCS))
+TP_SRCS  := $(sort $(wildcard tests/programs/*.c))
+TP_BINS  := $(patsubst tests/programs/%.c,$(BUILD)/tests/programs/%,$(TP_SRCS))
+TP_CXX   := $(sort $(wildcard tests/programs/*.cc))
+TP_BINS  += $(patsubst tests/programs/%.cc,$(BUILD)/tests/programs/%,$(TP_CXX))
+
+DEPS_STAMP := $(BUILD)/.deps-build
+
+.PHONY: all check unit demo bench install clean deps deps-test
+all: $(BUILD)/libnprof.so $(BUILD)/libnprof.a $(BUILD)/nprof $(EX_BINS) $(TP_BINS)
+
+$(DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(BUILD)
+	@scripts/deps.sh build
+	@touch $@
+
+deps: $(DEPS_STAMP)
+deps-test:
+	@scripts/deps.sh test
+
+$(BUILD)/obj/%.o: src/%.c src/nprof_int.h include/nprof.h | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) $(call pc_cflags,$(PKGS)) -c $< -o $@
+
+$(BUILD)/libnprof.so: $(LIB_OBJS) src/libnprof.map
+	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,--version-script=src/libnprof.map \
+	  -Wl,-z,now -Wl,-soname,libnprof.so $(call pc_libs,$(PKGS)) -ldl -lm -pthread
+
+$(BUILD)/libnprof.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $(LIB_OBJS)
+
+$(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) include/nprof.h | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Icli $(CFLAGS) $(call pc_cflags,$(CLI_PKGS)) -c $< -o $@
+
+$(BUILD)/nprof: $(CLI_OBJS)
+	$(CC) -o $@ $(CLI_OBJS) $(call pc_libs,$(CLI_PKGS))
+
+# Examples and test programs are built as users ship: -O2 -g, no nprof
+# linked, unless their name starts with "linked_" (they use -lnprof).
+$(BUILD)/examples/%: examples/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $< -lm
+
+$(BUILD)/examples/%: examples/%.cc | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $<
+
+$(BUILD)/tests/programs/linked_%: tests/programs/linked_%.c $(BUILD)/libnprof.so
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $< \
+	  -L$(BUILD) -lnprof -Wl,-rpath,$(abspath $(BUILD))
+
+$(BUILD)/tests/programs/%: tests/programs/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $< -lm -ldl
+
+$(BUILD)/tests/programs/%: tests/programs/%.cc | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $<
+
+# Unit tests link the library's objects directly (static archive), so they
+# can reach internal functions.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libnprof.a tests/unit/unit.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Isrc -Itests/unit $(CFLAGS) $(call pc_cflags,$(PKGS)) -o $@ $< \
+	  $(BUILD)/libnprof.a $(call pc_libs,$(PKGS)) -ldl -lm
+
+check: all $(UT_BINS)
+	@scripts/deps.sh test
+	@tests/run.sh
+
+unit: $(UT_BINS)
+	@tests/run.sh unit
+
+demo: all
+	@scripts/deps.sh test
+	@scripts/demo.sh
+
+bench: all
+	@scripts/deps.sh bench
+	@bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(BUILD)/libnprof.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(BUILD)/libnprof.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 include/nprof.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0755 $(BUILD)/nprof $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' nprof.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nprof.pc
+
+clean:
+	rm -rf $(BUILD)

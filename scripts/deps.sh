@@ -1,0 +1,46 @@
+#!/bin/sh
+# deps.sh - installs the Debian packages nprof needs that are missing.
+#
+#   scripts/deps.sh build   libraries and headers to build nprof
+#   scripts/deps.sh test    build + the real peers the tests use
+#   scripts/deps.sh bench   test + the anchors the benchmarks compare with
+#
+# Quiet and quick when everything is present (one dpkg query). Runs
+# apt-get as root, or through sudo when available.
+set -eu
+build="pkg-config gcc make libunwind8 libunwind-dev libdw-dev zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev"
+test="$build golang-go curl clang g++ python3 libjemalloc2 elfutils"
+bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb"
+
+case "${1:-build}" in
+build) want=$build ;;
+test) want=$test ;;
+bench) want=$bench ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "nprof: installing missing packages:$missing" >&2
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+	command -v sudo >/dev/null 2>&1 || {
+		echo "nprof: need root (or sudo) to install:$missing" >&2
+		exit 1
+	}
+	sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+# One update per machine is enough; the lists are fresh for a day.
+stamp=/var/lib/apt/periodic/nprof-update-stamp
+if [ ! -f $stamp ] || [ -n "$(find $stamp -mtime +0 2>/dev/null)" ]; then
+	$sudo apt-get update -q >&2
+	$sudo mkdir -p /var/lib/apt/periodic && $sudo touch $stamp
+fi
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $missing >&2

@@ -1,0 +1,209 @@
+/*
+ * arena.c - nprof's own memory, from mmap, never from the host's malloc.
+ *
+ * nprof must not allocate through the allocator it is profiling: that would
+ * recurse into its own hooks, distort the program's heap, and break when
+ * the host preloads jemalloc or tcmalloc. So every table, sample and
+ * response buffer of nprof comes from here.
+ *
+ * Shape: power-of-two size classes from 16 B to 64 KiB, each a free list
+ * fed from 1 MiB slabs; larger blocks get their own mapping. Every block
+ * carries a 16-byte header with its class (or its mapping length), so free
+ * needs no lookup. The bound (NPROF_ARENA_MB, default 512 MiB) counts bytes
+ * handed out; past it allocations fail and the caller drops its sample and
+ * counts the drop.
+ *
+ * Locking: one mutex. Not async-signal-safe: signal handlers use memory
+ * prepared in advance. fork: nprof__arena_prefork() takes the lock so a
+ * child never inherits it held by a thread that no longer exists.
+ */
+#include "nprof_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define MIN_SHIFT 4                 /* 16 B */
+#define MAX_SHIFT 16                /* 64 KiB */
+#define NCLASSES (MAX_SHIFT - MIN_SHIFT + 1)
+#define SLAB_SIZE (1u << 20)
+#define HDR 16
+#define BIG_CLASS 0xffu
+#define MAGIC 0x6e70u               /* "np": catches frees of foreign pointers */
+
+struct hdr {
+	uint16_t magic;
+	uint8_t cls;                /* size class index, or BIG_CLASS */
+	uint8_t pad[5];
+	size_t maplen;              /* mapping length for BIG_CLASS blocks */
+};
+
+struct free_block {
+	struct free_block *next;
+};
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct free_block *free_lists[NCLASSES];
+static char *slab_cur, *slab_end;
+static atomic_size_t arena_used;
+static size_t arena_bound = (size_t)512 << 20;
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int class_of(size_t total)
+{
+	int shift = MIN_SHIFT;
+	while (((size_t)1 << shift) < total)
+		shift++;
+	return shift - MIN_SHIFT;
+}
+
+/* Carves one block of class `cls` from the current slab; lock held. */
+static void *carve(int cls)
+{
+	size_t sz = (size_t)1 << (cls + MIN_SHIFT);
+	if (slab_cur == NULL || (size_t)(slab_end - slab_cur) < sz) {
+		/* The tail of the old slab is abandoned: at most 64 KiB. */
+		char *s = map_anon(SLAB_SIZE);
+		if (s == NULL)
+			return NULL;
+		slab_cur = s;
+		slab_end = s + SLAB_SIZE;
+	}
+	void *b = slab_cur;
+	slab_cur += sz;
+	return b;
+}
+
+static int alloc_block(size_t size, void **out)
+{
+	size_t total = size + HDR;
+	if (size > ((size_t)1 << 40))
+		return -ENOMEM;
+	if (total <= ((size_t)1 << MAX_SHIFT)) {
+		int cls = class_of(total);
+		size_t sz = (size_t)1 << (cls + MIN_SHIFT);
+		if (atomic_load_explicit(&arena_used, memory_order_relaxed) + sz > arena_bound)
+			return -ENOMEM;
+		pthread_mutex_lock(&arena_lock);
+		struct hdr *h = (struct hdr *)free_lists[cls];
+		if (h != NULL)
+			free_lists[cls] = ((struct free_block *)h)->next;
+		else
+			h = carve(cls);
+		pthread_mutex_unlock(&arena_lock);
+		if (h == NULL)
+			return -ENOMEM;
+		memset(h, 0, sz);
+		h->magic = MAGIC;
+		h->cls = (uint8_t)cls;
+		atomic_fetch_add_explicit(&arena_used, sz, memory_order_relaxed);
+		*out = (char *)h + HDR;
+		return 0;
+	}
+	size_t maplen = (total + 4095) & ~(size_t)4095;
+	if (atomic_load_explicit(&arena_used, memory_order_relaxed) + maplen > arena_bound)
+		return -ENOMEM;
+	struct hdr *h = map_anon(maplen);
+	if (h == NULL)
+		return -ENOMEM;
+	h->magic = MAGIC;
+	h->cls = BIG_CLASS;
+	h->maplen = maplen;
+	atomic_fetch_add_explicit(&arena_used, maplen, memory_order_relaxed);
+	*out = (char *)h + HDR;
+	return 0;
+}
+
+void *nprof__arena_alloc(size_t size)
+{
+	int saved = errno;
+	void *p = NULL;
+	if (alloc_block(size, &p) < 0)
+		p = NULL;
+	errno = saved;
+	return p;
+}
+
+static size_t block_capacity(const struct hdr *h)
+{
+	if (h->cls == BIG_CLASS)
+		return h->maplen - HDR;
+	return ((size_t)1 << (h->cls + MIN_SHIFT)) - HDR;
+}
+
+void nprof__arena_free(void *p)
+{
+	if (p == NULL)
+		return;
+	int saved = errno;
+	struct hdr *h = (struct hdr *)((char *)p - HDR);
+	if (h->magic != MAGIC) {
+		nprof__log("internal error: arena_free of a foreign pointer %p ignored", p);
+		errno = saved;
+		return;
+	}
+	h->magic = 0;
+	if (h->cls == BIG_CLASS) {
+		size_t len = h->maplen;
+		munmap(h, len);
+		atomic_fetch_sub_explicit(&arena_used, len, memory_order_relaxed);
+	} else {
+		int cls = h->cls;
+		pthread_mutex_lock(&arena_lock);
+		((struct free_block *)h)->next = free_lists[cls];
+		free_lists[cls] = (struct free_block *)h;
+		pthread_mutex_unlock(&arena_lock);
+		atomic_fetch_sub_explicit(&arena_used, (size_t)1 << (cls + MIN_SHIFT),
+					  memory_order_relaxed);
+	}
+	errno = saved;
+}
+
+void *nprof__arena_realloc(void *p, size_t size)
+{
+	if (p == NULL)
+		return nprof__arena_alloc(size);
+	struct hdr *h = (struct hdr *)((char *)p - HDR);
+	size_t cap = block_capacity(h);
+	if (size <= cap)
+		return p;
+	void *n = nprof__arena_alloc(size);
+	if (n == NULL)
+		return NULL;
+	memcpy(n, p, cap);
+	nprof__arena_free(p);
+	return n;
+}
+
+size_t nprof__arena_used(void)
+{
+	return atomic_load_explicit(&arena_used, memory_order_relaxed);
+}
+
+size_t nprof__arena_limit(void)
+{
+	return arena_bound;
+}
+
+/* Sets the bound in bytes (from NPROF_ARENA_MB); for tests, too. */
+void nprof__arena_set_limit(size_t bytes)
+{
+	arena_bound = bytes;
+}
+
+void nprof__arena_prefork(void)
+{
+	pthread_mutex_lock(&arena_lock);
+}
+
+void nprof__arena_postfork(void)
+{
+	pthread_mutex_unlock(&arena_lock);
+}

@@ -1,0 +1,1023 @@
+/*
+ * http.c - nprof's embedded HTTP server.
+ *
+ * Owns the listening sockets (the always-on 0600 unix socket and the
+ * optional TCP listener) and one libmicrohttpd daemon per socket. All of
+ * HTTP itself (parsing, keep-alive, chunking, header limits, timeouts) is
+ * libmicrohttpd's; this file decides who may ask what - method, path,
+ * Host header, bearer token, the common query parameters - hands the
+ * request to a route (routes.c) and turns the route's nprof_reply into a
+ * response. docs/internals/http.md explains the limits and checks.
+ *
+ * Threads: each daemon runs a listening thread and one thread per
+ * connection (MHD_USE_THREAD_PER_CONNECTION), so a CPU profile that holds
+ * its connection for N seconds never delays anybody else. They are
+ * created with every signal blocked and the hook guard raised, so they
+ * never take the program's signals and the heap profiler never records
+ * libmicrohttpd's allocations; the request handler raises the guard again
+ * in case a thread slipped through unmarked.
+ *
+ * Locking: start and stop are serialized by `lock`. Request handlers read
+ * only nprof__cfg and the listener structs, which do not change while a
+ * daemon runs (stop joins every connection thread before clearing them).
+ * nprof__http_forget() runs in a forked child and takes no lock.
+ *
+ * Signals: nothing here may be called from a signal handler.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "http_int.h"
+#include "nprof_int.h"
+
+/*
+ * Limits (docs/internals/http.md says why these values):
+ * - 64 connections in all: profiles are fetched by people and scrapers,
+ *   never by crowds, and each connection is a thread.
+ * - 16 per client address on TCP, so one client cannot take all 64.
+ * - 30 s without a byte from the client closes the connection (slow
+ *   clients, idle keep-alives). A handler running for `seconds` is not
+ *   idle time: libmicrohttpd does not time out a connection whose
+ *   request is being processed.
+ * - 32 KiB per connection for the request line and headers, so a 1 MB
+ *   header gets 431 from libmicrohttpd itself.
+ * - 1 MiB of POST body (a symbol request of about 50,000 addresses); an
+ *   oversized chunked body is drained up to 8 MiB for a clean 413, then
+ *   the connection is cut.
+ */
+#define HTTP_MAX_CONNECTIONS 64u
+#define HTTP_MAX_PER_ADDRESS 16u
+#define HTTP_IDLE_TIMEOUT_S 30u
+#define HTTP_CONN_MEMORY ((size_t)32 * 1024)
+#define HTTP_MAX_BODY ((size_t)1 << 20)
+#define HTTP_DROP_BODY ((size_t)8 << 20)
+#define HTTP_BACKLOG 64
+
+#define PPROF_PREFIX "/debug/pprof"
+#define TEXT_PLAIN "text/plain; charset=utf-8"
+
+/* One listening socket and the daemon serving it. */
+struct listener {
+	struct MHD_Daemon *daemon;
+	int fd;                     /* the listening socket, -1 when none */
+	int is_unix;
+	struct sockaddr_storage addr; /* TCP: the bound address */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix */
+};
+
+/* Per-request state; nprof_req.conn points here. */
+struct http_conn {
+	struct MHD_Connection *mhd;
+	const struct listener *lsn;
+	const struct nprof_route *route; /* NULL for the index */
+	const char *name;
+	int debug, seconds, is_post, too_big;
+	size_t seen;                /* POST body bytes received */
+	struct nprof_buf body;      /* POST body, up to HTTP_MAX_BODY */
+};
+
+static struct listener lsn_unix = { .fd = -1, .is_unix = 1 };
+static struct listener lsn_tcp = { .fd = -1 };
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int started;
+/* Set while stopping, so that long handlers see their client as gone. */
+static volatile int stopping;
+
+#define BODY_TOO_LARGE "nprof: request body over 1 MiB"
+static const char oom_text[] = "nprof: out of memory building the response\n";
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Sets an error reply as Go's serveError does: the status, text/plain
+ * and one line of reason. Whatever the handler had written is dropped.
+ * Control characters in the reason (it may quote a URL or a header) are
+ * replaced so the reason stays one line. Runs on connection threads.
+ */
+void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+
+	nprof__buf_free(&rep->body);
+	memset(&rep->body, 0, sizeof(rep->body));
+	rep->status = status;
+	rep->content_type = TEXT_PLAIN;
+	rep->attachment = NULL;
+	nprof__buf_append(&rep->body, line, (size_t)n);
+	nprof__buf_putc(&rep->body, '\n');
+}
+
+/* Copies a file name for Content-Disposition, dropping what would break
+ * out of the quoted string or the header line. */
+static void attachment_header(char *out, size_t cap, const char *name)
+{
+	static const char pre[] = "attachment; filename=\"";
+	size_t n = sizeof(pre) - 1;
+
+	memcpy(out, pre, n);
+	for (; *name && n + 2 < cap; name++)
+		if ((unsigned char)*name >= 0x20 && *name != 0x7f && *name != '"' &&
+		    *name != '\\')
+			out[n++] = *name;
+	out[n++] = '"';
+	out[n] = '\0';
+}
+
+/*
+ * Turns `rep` into a response and queues it. The body buffer is handed to
+ * libmicrohttpd, which frees it with nprof__arena_free once sent. A body
+ * that ran out of memory is never sent truncated: it becomes a 503.
+ */
+static enum MHD_Result queue_reply(struct MHD_Connection *c, struct nprof_reply *rep)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int status = rep->status ? rep->status : MHD_HTTP_OK;
+	const char *ctype = rep->content_type ? rep->content_type : TEXT_PLAIN;
+	char disp[160];
+
+	if (rep->body.failed) {
+		nprof__buf_free(&rep->body);
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		ctype = TEXT_PLAIN;
+		r = MHD_create_response_from_buffer(sizeof(oom_text) - 1, (void *)oom_text,
+						    MHD_RESPMEM_PERSISTENT);
+	} else {
+		size_t len = 0;
+		char *data = nprof__buf_take(&rep->body, &len);
+
+		r = MHD_create_response_from_buffer_with_free_callback(len, data,
+									nprof__arena_free);
+		if (r == NULL)
+			nprof__arena_free(data);
+	}
+	if (r == NULL)
+		return MHD_NO; /* libmicrohttpd is out of memory: drop the connection */
+
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
+	if (status >= 400) {
+		/* Go's pprof marks its own errors so clients can tell them from a
+		 * proxy's; an error is never a download. */
+		MHD_add_response_header(r, "X-Go-Pprof", "1");
+		if (status == MHD_HTTP_UNAUTHORIZED)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+						"Bearer realm=\"nprof\"");
+		if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
+	} else if (rep->attachment) {
+		attachment_header(disp, sizeof(disp), rep->attachment);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+	}
+	ret = MHD_queue_response(c, (unsigned int)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Admission: method, path, Host, token, query parameters               */
+/* ------------------------------------------------------------------ */
+
+/* Compares without an early exit, so the time taken does not tell an
+ * attacker how many leading bytes of the token were right. */
+static int token_equal(const char *want, const char *got)
+{
+	size_t n = strlen(want), m = strlen(got);
+	unsigned char d = (unsigned char)(n != m);
+
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)want[i] ^ (unsigned char)(i < m ? got[i] : 0);
+	return d == 0;
+}
+
+static int token_ok(struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return token_equal(nprof__cfg.token, h);
+}
+
+/* Splits "host[:port]" / "[v6][:port]" and returns the host part in
+ * `out`, or -1 when the port is not digits or the form is wrong. */
+static int host_part(const char *h, char *out, size_t cap)
+{
+	const char *end, *port;
+	size_t n;
+
+	if (h[0] == '[') {
+		end = strchr(h, ']');
+		if (end == NULL)
+			return -1;
+		end++;
+		port = end;
+	} else {
+		end = strchr(h, ':');
+		if (end == NULL)
+			end = h + strlen(h);
+		port = end;
+	}
+	if (*port == ':') {
+		port++;
+		if (*port == '\0')
+			return -1;
+		for (; *port; port++)
+			if (*port < '0' || *port > '9')
+				return -1;
+	} else if (*port != '\0') {
+		return -1;
+	}
+	n = (size_t)(end - h);
+	if (n >= cap)
+		return -1;
+	memcpy(out, h, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Whether `host` (no port) is the literal address the listener is bound
+ * to: a Host that is an IP literal cannot come from DNS rebinding. */
+static int host_is_bound(const struct listener *l, const char *host)
+{
+	if (l->addr.ss_family == AF_INET) {
+		struct in_addr a;
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
+
+		return inet_pton(AF_INET, host, &a) == 1 &&
+		       a.s_addr == sin->sin_addr.s_addr;
+	}
+	if (l->addr.ss_family == AF_INET6 && host[0] == '[') {
+		char v6[INET6_ADDRSTRLEN];
+		size_t n = strlen(host);
+		struct in6_addr a;
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&l->addr;
+
+		if (n < 3 || n - 2 >= sizeof(v6))
+			return 0;
+		memcpy(v6, host + 1, n - 2);
+		v6[n - 2] = '\0';
+		return inet_pton(AF_INET6, v6, &a) == 1 &&
+		       memcmp(&a, &sin6->sin6_addr, sizeof(a)) == 0;
+	}
+	return 0;
+}
+
+/*
+ * The DNS rebinding check (SPEC §7). A web page can make a browser send
+ * requests to 127.0.0.1 under its own host name; the Host header then
+ * carries that name, so only loopback names, our own bound address and no
+ * Host at all (HTTP/1.0) are accepted. With a token that matched, any
+ * Host is fine: a browser cannot attach a bearer token it does not know.
+ */
+static int host_allowed(const struct listener *l, const char *h, int token_matched)
+{
+	char host[256];
+
+	if (l->is_unix || h == NULL || token_matched)
+		return 1;
+	if (host_part(h, host, sizeof(host)) < 0)
+		return 0;
+	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
+	    strcmp(host, "[::1]") == 0)
+		return 1;
+	return host_is_bound(l, host);
+}
+
+/* Accepts "0".."max" written as plain decimal digits, nothing else. */
+static int parse_uint(const char *s, long max, long *out)
+{
+	long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+		if (v > max)
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Validates debug= and seconds= for `hc->route`; 0 or an error in rep. */
+static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
+{
+	const char *d = MHD_lookup_connection_value(hc->mhd, MHD_GET_ARGUMENT_KIND, "debug");
+	const char *s = MHD_lookup_connection_value(hc->mhd, MHD_GET_ARGUMENT_KIND, "seconds");
+	long v;
+
+	hc->debug = 0;
+	hc->seconds = -1;
+	if (d != NULL && *d != '\0') {
+		if (parse_uint(d, 2, &v) < 0) {
+			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
+					   "nprof: bad debug=%.64s: want 0, 1 or 2", d);
+			return -1;
+		}
+		hc->debug = (int)v;
+	}
+	if (s != NULL && *s != '\0') {
+		if (!hc->route->takes_seconds) {
+			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
+					   "nprof: seconds not supported by %s", hc->route->name);
+			return -1;
+		}
+		if (parse_uint(s, NPROF_MAX_SECONDS, &v) < 0 || v < 1) {
+			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
+					   "nprof: bad seconds=%.64s: want a whole number from 1 to %d",
+					   s, NPROF_MAX_SECONDS);
+			return -1;
+		}
+		hc->seconds = (int)v;
+	}
+	return 0;
+}
+
+struct framing {
+	int content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		f->transfer_encoding++;
+	return MHD_YES;
+}
+
+/*
+ * Refuses requests whose length two parties could read differently
+ * (request smuggling through a proxy: RFC 9112 §6.3): Content-Length
+ * given twice or together with Transfer-Encoding. libmicrohttpd 0.9.75
+ * accepts both, taking one of the values. Also HTTP/1.1 without Host,
+ * which RFC 9112 §3.2 answers with 400.
+ */
+static int framing_ok(struct MHD_Connection *c, const char *version, struct nprof_reply *rep)
+{
+	struct framing f = { 0, 0 };
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+	if (f.content_length > 1 || (f.content_length && f.transfer_encoding)) {
+		nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
+				   "nprof: ambiguous body length (Content-Length repeated or "
+				   "with Transfer-Encoding)");
+		return 0;
+	}
+	if (strcmp(version, MHD_HTTP_VERSION_1_0) != 0 &&
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
+		nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST, "nprof: HTTP/1.1 request without Host");
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Decides from the request line and headers alone whether to serve, so
+ * that nothing (not even a POST body) is read from a client that will be
+ * refused. Returns 0, or -1 with the refusal in `rep`.
+ */
+static int admit(struct http_conn *hc, const char *url, const char *method,
+		 const char *version, struct nprof_reply *rep)
+{
+	const struct listener *l = hc->lsn;
+	int token_matched = 0;
+	const char *host;
+
+	if (!framing_ok(hc->mhd, version, rep))
+		return -1;
+
+	if (!l->is_unix && nprof__cfg.token[0] != '\0') {
+		if (!token_ok(hc->mhd)) {
+			nprof__reply_error(rep, MHD_HTTP_UNAUTHORIZED,
+					   "nprof: missing or wrong token: send 'Authorization: Bearer NPROF_TOKEN'");
+			return -1;
+		}
+		token_matched = 1;
+	}
+	host = MHD_lookup_connection_value(hc->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	if (!host_allowed(l, host, token_matched)) {
+		nprof__reply_error(rep, MHD_HTTP_FORBIDDEN,
+				   "nprof: Host header '%.128s' not allowed (DNS rebinding protection)",
+				   host);
+		return -1;
+	}
+
+	if (strcmp(url, PPROF_PREFIX) == 0 || strcmp(url, PPROF_PREFIX "/") == 0) {
+		hc->route = NULL;
+		hc->name = "";
+	} else if (strncmp(url, PPROF_PREFIX "/", sizeof(PPROF_PREFIX)) == 0) {
+		hc->name = url + sizeof(PPROF_PREFIX);
+		hc->route = nprof__routes_find(hc->name);
+		if (hc->route == NULL) {
+			nprof__reply_error(rep, MHD_HTTP_NOT_FOUND, "Unknown profile: %.128s",
+					   hc->name);
+			return -1;
+		}
+	} else if (strcmp(url, "/metrics") == 0 &&
+		   (hc->route = nprof__routes_find("metrics")) != NULL) {
+		hc->name = "metrics";
+	} else {
+		nprof__reply_error(rep, MHD_HTTP_NOT_FOUND,
+				   "nprof: %.128s not found; profiles are under /debug/pprof/", url);
+		return -1;
+	}
+
+	hc->is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	if (hc->is_post ? (hc->route == NULL || strcmp(hc->route->name, "symbol") != 0)
+			: (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+			   strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)) {
+		nprof__reply_error(rep, MHD_HTTP_METHOD_NOT_ALLOWED,
+				   "nprof: method %.16s not allowed here (POST only for /debug/pprof/symbol)",
+				   method);
+		return -1;
+	}
+	if (hc->route == NULL)
+		return 0; /* the index takes no parameters */
+	return parse_params(hc, rep);
+}
+
+/* ------------------------------------------------------------------ */
+/* Serving                                                             */
+/* ------------------------------------------------------------------ */
+
+static const char *req_arg(const struct nprof_req *r, const char *key)
+{
+	const struct http_conn *hc = r->conn;
+
+	return MHD_lookup_connection_value(hc->mhd, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* Whether the peer has hung up (or we are stopping), without blocking:
+ * long handlers poll this to stop early and release what they hold. */
+static int req_client_gone(const struct nprof_req *r)
+{
+	const struct http_conn *hc = r->conn;
+	const union MHD_ConnectionInfo *ci;
+	struct pollfd p;
+
+	if (stopping)
+		return 1;
+	ci = MHD_get_connection_info(hc->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return 0;
+	p.fd = ci->connect_fd;
+	p.events = POLLIN | POLLRDHUP;
+	p.revents = 0;
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	/* POLLIN alone is a pipelined next request, not a hang-up. */
+	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* Runs the route (or the index) and queues its reply. */
+static enum MHD_Result serve(struct http_conn *hc)
+{
+	struct nprof_req req;
+	struct nprof_reply rep;
+
+	memset(&req, 0, sizeof(req));
+	memset(&rep, 0, sizeof(rep));
+	req.name = hc->name;
+	req.debug = hc->debug;
+	req.seconds = hc->seconds;
+	req.body = hc->body.data;
+	req.body_len = hc->body.len;
+	req.query_only_get = !hc->is_post;
+	req.arg = req_arg;
+	req.client_gone = req_client_gone;
+	req.conn = hc;
+	rep.status = MHD_HTTP_OK;
+	rep.content_type = TEXT_PLAIN;
+
+	if (hc->route == NULL)
+		nprof__routes_index(&req, &rep);
+	else
+		hc->route->handle(&req, &rep);
+	return queue_reply(hc->mhd, &rep);
+}
+
+static enum MHD_Result reply_now(struct MHD_Connection *c, int status, const char *msg)
+{
+	struct nprof_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	nprof__reply_error(&rep, status, "%s", msg);
+	return queue_reply(c, &rep);
+}
+
+/*
+ * libmicrohttpd's access handler. Called once when the headers are in
+ * (*con_cls == NULL), then, for a POST, once per piece of body, and a
+ * last time with *upload_size == 0, when the request is served. A refusal
+ * is queued on the first call: libmicrohttpd then reads no body and
+ * closes the connection. An admitted request is answered on the last
+ * call, which keeps the connection alive for the next request. Its state
+ * comes from the arena and is freed in on_completed().
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version,
+				  const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct http_conn *hc = *con_cls;
+
+	nprof__guard = 1; /* a connection thread is ours for good */
+
+	if (hc == NULL) {
+		struct http_conn first;
+		struct nprof_reply rep;
+		const char *cl;
+
+		memset(&first, 0, sizeof(first));
+		memset(&rep, 0, sizeof(rep));
+		first.mhd = c;
+		first.lsn = cls;
+		if (admit(&first, url, method, version, &rep) < 0)
+			return queue_reply(c, &rep);
+		/* Refuse an announced oversized body before reading any of it. */
+		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
+			return reply_now(c, MHD_HTTP_CONTENT_TOO_LARGE, BODY_TOO_LARGE);
+		hc = nprof__arena_alloc(sizeof(*hc));
+		if (hc == NULL) {
+			rep.body.failed = 1;
+			return queue_reply(c, &rep);
+		}
+		*hc = first;
+		*con_cls = hc;
+		return MHD_YES;
+	}
+
+	if (*upload_size != 0) {
+		/* A chunked body has no length up front. libmicrohttpd 0.9.75
+		 * cannot queue a reply while a body is still arriving, so past
+		 * the limit the rest is read and dropped and the 413 goes out at
+		 * the end; a client that goes on far beyond is cut off. */
+		hc->seen += *upload_size;
+		if (hc->seen > HTTP_MAX_BODY) {
+			hc->too_big = 1;
+			nprof__buf_free(&hc->body);
+			memset(&hc->body, 0, sizeof(hc->body));
+		} else {
+			nprof__buf_append(&hc->body, upload, *upload_size);
+		}
+		*upload_size = 0;
+		return hc->seen > HTTP_DROP_BODY ? MHD_NO : MHD_YES;
+	}
+	if (hc->too_big)
+		return reply_now(c, MHD_HTTP_CONTENT_TOO_LARGE, BODY_TOO_LARGE);
+	if (hc->body.failed) {
+		struct nprof_reply rep;
+
+		memset(&rep, 0, sizeof(rep));
+		rep.body.failed = 1;
+		return queue_reply(c, &rep);
+	}
+	return serve(hc);
+}
+
+/* Frees a POST's state once libmicrohttpd is done with the request. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_conn *hc = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (hc != NULL) {
+		nprof__buf_free(&hc->body);
+		nprof__arena_free(hc);
+		*con_cls = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Listeners                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Makes sure the socket's directory is private: created 0700 when
+ * missing, refused when it is not a real directory owned by us or when
+ * group or others may enter it (anyone who can reach the socket can read
+ * the process's memory layout and stacks).
+ */
+static int unix_dir_private(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) == 0) {
+		if (chmod(dir, 0700) < 0) { /* umask may have cut our own bits */
+			nprof__log("cannot chmod %s: %s; unix socket off", dir, strerror(errno));
+			return -errno;
+		}
+	} else if (errno != EEXIST) {
+		nprof__log("cannot create %s: %s; unix socket off", dir, strerror(errno));
+		return -errno;
+	}
+	if (lstat(dir, &st) < 0) {
+		nprof__log("cannot stat %s: %s; unix socket off", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		nprof__log("%s is not a private directory (want a directory owned by uid %u "
+			   "with mode 0700); unix socket off", dir, (unsigned)geteuid());
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Removes a stale socket left by a process that had our pid (a crash,
+ * or our own image before exec); refuses to touch anything else. */
+static int unix_clear_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int s, live;
+
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		nprof__log("%s exists and is not a socket; unix socket off", sa->sun_path);
+		return -EEXIST;
+	}
+	/* Non-blocking, so a live server with a full backlog cannot hang us. */
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	live = connect(s, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+	       errno == EAGAIN || errno == EINPROGRESS;
+	close(s);
+	if (live) {
+		nprof__log("%s is served by another live process; unix socket off", sa->sun_path);
+		return -EADDRINUSE;
+	}
+	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int unix_listen(struct listener *l)
+{
+	struct sockaddr_un sa;
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	int fd, rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(nprof__cfg.socket_path) >= sizeof(sa.sun_path)) {
+		nprof__log("NPROF_SOCKET=%s: path too long; unix socket off", nprof__cfg.socket_path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, nprof__cfg.socket_path);
+	strcpy(dir, sa.sun_path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((rc = unix_dir_private(dir)) < 0 || (rc = unix_clear_stale(&sa)) < 0)
+		return rc;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail_close;
+	/* The directory already keeps others out; 0600 says so on the file
+	 * too, whatever the umask was. */
+	if (chmod(sa.sun_path, 0600) < 0 || listen(fd, HTTP_BACKLOG) < 0)
+		goto fail_unlink;
+	l->fd = fd;
+	strcpy(l->path, sa.sun_path);
+	return 0;
+
+fail_unlink:
+	rc = -errno;
+	unlink(sa.sun_path);
+	close(fd);
+	goto log;
+fail_close:
+	rc = -errno;
+	close(fd);
+	goto log;
+fail:
+	rc = -errno;
+log:
+	nprof__log("unix socket %s: %s; unix socket off", sa.sun_path, strerror(-rc));
+	return rc;
+}
+
+/* Parses "[host]:port" (host: empty for 127.0.0.1, "localhost", an IPv4
+ * or a bracketed IPv6 literal; no DNS). 0, or -EINVAL after one line. */
+static int tcp_parse(const char *spec, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *port, *end;
+	size_t n;
+	long pnum;
+	int v6 = spec[0] == '[';
+
+	if (v6) {
+		end = strchr(spec, ']');
+		if (end == NULL || end[1] != ':')
+			goto bad;
+		spec++;
+		port = end + 2;
+	} else {
+		end = strrchr(spec, ':');
+		if (end == NULL || memchr(spec, ':', (size_t)(end - spec)) != NULL)
+			goto bad;
+		port = end + 1;
+	}
+	n = (size_t)(end - spec);
+	if (n >= sizeof(host) || parse_uint(port, 65535, &pnum) < 0)
+		goto bad;
+	memcpy(host, spec, n);
+	host[n] = '\0';
+
+	memset(ss, 0, sizeof(*ss));
+	if (v6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)pnum);
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			goto bad_host;
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)pnum);
+		if (host[0] == '\0' || strcasecmp(host, "localhost") == 0)
+			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			goto bad_host;
+	}
+	return 0;
+
+bad_host:
+	nprof__log("NPROF_HTTP=%s: host must be an IP address or localhost; TCP listener off",
+		   nprof__cfg.http);
+	return -EINVAL;
+bad:
+	nprof__log("NPROF_HTTP=%s: expected [host]:port; TCP listener off", nprof__cfg.http);
+	return -EINVAL;
+}
+
+static int addr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	{
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+}
+
+static int addr_is_wildcard(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static int tcp_listen(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, zero = 0, rc;
+
+	if ((rc = tcp_parse(nprof__cfg.http, &ss)) < 0)
+		return rc;
+	if (!addr_is_loopback(&ss) && nprof__cfg.token[0] == '\0') {
+		nprof__log("NPROF_HTTP=%s: not a loopback address and NPROF_TOKEN is not set; "
+			   "refusing to serve profiles to the network; TCP listener off",
+			   nprof__cfg.http);
+		return -EPERM;
+	}
+	len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		goto log;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* "[::]:port" serves IPv4 too, as Go's listener does. */
+	if (ss.ss_family == AF_INET6 && addr_is_wildcard(&ss))
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, HTTP_BACKLOG) < 0) {
+		rc = -errno;
+		close(fd);
+		if (rc == -EADDRINUSE) {
+			nprof__log("NPROF_HTTP=%s: address already in use; TCP listener off",
+				   nprof__cfg.http);
+			return rc;
+		}
+		goto log;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		int port = ntohs(ss.ss_family == AF_INET ?
+				 ((struct sockaddr_in *)&ss)->sin_port :
+				 ((struct sockaddr_in6 *)&ss)->sin6_port);
+
+		/* Port 0 asks the kernel for one: say which, or nobody can connect. */
+		if (strcmp(strrchr(nprof__cfg.http, ':'), ":0") == 0)
+			nprof__log("NPROF_HTTP=%s: listening on port %d", nprof__cfg.http, port);
+	}
+	l->fd = fd;
+	l->addr = ss;
+	return 0;
+log:
+	nprof__log("NPROF_HTTP=%s: %s; TCP listener off", nprof__cfg.http, strerror(-rc));
+	return rc;
+}
+
+/* Starts a daemon on l->fd; on failure closes the socket. */
+static int daemon_start(struct listener *l, const char *what)
+{
+	/* MHD_USE_POLL: the default select() refuses descriptors >= 1024,
+	 * which a busy service easily hands us. MHD_USE_ITC: stop wakes the
+	 * listening thread through an eventfd instead of relying on
+	 * shutdown() of the listening socket; it also lets stop take the
+	 * socket back (MHD_quiesce_daemon) so that we close what we opened. */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			     MHD_USE_POLL | MHD_USE_ITC;
+
+	l->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, l,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
+		MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS,
+		MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->is_unix ? 0u : HTTP_MAX_PER_ADDRESS,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_END);
+	if (l->daemon == NULL) {
+		nprof__log("%s: the HTTP server did not start; listener off", what);
+		close(l->fd);
+		if (l->is_unix)
+			unlink(l->path);
+		l->fd = -1;
+		l->path[0] = '\0';
+		return -EIO;
+	}
+	return 0;
+}
+
+static void listener_stop(struct listener *l)
+{
+	if (l->daemon != NULL) {
+		/* Take the socket back so that it is closed exactly once, by us. */
+		MHD_socket fd = MHD_quiesce_daemon(l->daemon);
+
+		MHD_stop_daemon(l->daemon);
+		l->daemon = NULL;
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	} else if (l->fd >= 0) {
+		close(l->fd);
+	}
+	l->fd = -1;
+	if (l->is_unix && l->path[0] != '\0' && getpid() == nprof__owner_pid)
+		unlink(l->path);
+	l->path[0] = '\0';
+}
+
+/*
+ * Opens the unix socket (unless cfg.socket_path is "") and the TCP
+ * listener (when cfg.http is set) and starts serving them. Each problem
+ * is logged in one line here and that listener stays off; the other one
+ * still starts, so callers need not log again. Returns 0 when everything
+ * configured is served, else the first error; -EALREADY when running.
+ * Called by core.c from any thread but not concurrently with fork();
+ * blocks every signal and raises the hook guard while starting so that
+ * libmicrohttpd's threads inherit both.
+ */
+int nprof__http_start(void)
+{
+	sigset_t old;
+	int saved_guard = nprof__guard;
+	int rc = 0, r;
+
+	nprof__guard = 1;
+	pthread_mutex_lock(&lock);
+	if (started) {
+		pthread_mutex_unlock(&lock);
+		nprof__guard = saved_guard;
+		return -EALREADY;
+	}
+	nprof__block_signals(&old);
+	stopping = 0;
+	if (nprof__cfg.socket_path[0] != '\0') {
+		r = unix_listen(&lsn_unix);
+		if (r == 0)
+			r = daemon_start(&lsn_unix, nprof__cfg.socket_path);
+		if (r < 0)
+			rc = r;
+	}
+	if (nprof__cfg.http[0] != '\0') {
+		r = tcp_listen(&lsn_tcp);
+		if (r == 0)
+			r = daemon_start(&lsn_tcp, nprof__cfg.http);
+		if (r < 0 && rc == 0)
+			rc = r;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	started = 1;
+	pthread_mutex_unlock(&lock);
+	nprof__guard = saved_guard;
+	return rc;
+}
+
+/*
+ * Stops both daemons, waiting for requests in progress (long handlers see
+ * client_gone() turn true and return early), closes the sockets and
+ * removes the unix socket file - only in the process that created it.
+ * Safe to call twice. Must not be called from a connection thread.
+ */
+void nprof__http_stop(void)
+{
+	int saved_guard = nprof__guard;
+
+	nprof__guard = 1;
+	pthread_mutex_lock(&lock);
+	stopping = 1;
+	listener_stop(&lsn_tcp);
+	listener_stop(&lsn_unix);
+	started = 0;
+	pthread_mutex_unlock(&lock);
+	nprof__guard = saved_guard;
+}
+
+/*
+ * In a forked child: the daemons' threads do not exist here, so their
+ * structures are abandoned, never stopped (that would join threads that
+ * are not there). The child closes its copies of the listening sockets so
+ * it can never accept on them, unlinks nothing, and may start afresh.
+ * Connection sockets inherited from the parent stay open until exec
+ * (they are O_CLOEXEC) or exit. Takes no lock: another thread may have
+ * held `lock` at the fork.
+ */
+void nprof__http_forget(void)
+{
+	struct listener *ls[2] = { &lsn_unix, &lsn_tcp };
+
+	for (int i = 0; i < 2; i++) {
+		if (ls[i]->fd >= 0)
+			close(ls[i]->fd);
+		ls[i]->daemon = NULL;
+		ls[i]->fd = -1;
+		ls[i]->path[0] = '\0';
+	}
+	started = 0;
+	stopping = 0;
+	lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+}

@@ -1,0 +1,373 @@
+/*
+ * nprof_int.h - internal types and prototypes shared between nprof's
+ * modules. Nothing here is exported from libnprof.so: every non-static
+ * symbol is named nprof__module_verb() and the library is built with
+ * -fvisibility=hidden, so only the NPROF_API functions (the public API and
+ * the libc overrides) are visible to the host program.
+ *
+ * Conventions
+ *   - Functions return 0 or a negative errno code.
+ *   - A name ending in _sigsafe may be called from a signal handler and
+ *     from inside a malloc hook: no locks that a handler could hold, no
+ *     malloc, no stdio.
+ *   - nprof's own data lives in the arena (arena.c), never in the host's
+ *     malloc. Third-party code nprof calls (libdw, libmicrohttpd, zlib)
+ *     does use malloc; it runs with the thread's hook guard raised, so the
+ *     heap profiler passes those calls straight through unrecorded.
+ */
+#ifndef NPROF_INT_H
+#define NPROF_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define NPROF_API __attribute__((visibility("default")))
+#define NPROF_TLS __thread __attribute__((tls_model("initial-exec")))
+#define NPROF_LIKELY(x) __builtin_expect(!!(x), 1)
+#define NPROF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NPROF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Deepest stack nprof records; deeper stacks are truncated at the root. */
+#define NPROF_MAX_FRAMES 64
+
+/* ------------------------------------------------------------------ */
+/* core.c: configuration, start/stop, fork, logging                    */
+/* ------------------------------------------------------------------ */
+
+struct nprof_config {
+	char http[128];         /* "" = no TCP listener; else "host:port" */
+	char socket_path[108];  /* "" = off */
+	char token[128];        /* "" = none */
+	char out_dir[256];      /* "" = none */
+	long heap_rate;         /* bytes; 0 = off; 1 = every allocation */
+	long block_rate;        /* ns; 0 = off */
+	long mutex_fraction;    /* 0 = off */
+	int cpu_hz;             /* 1..1000 */
+	double snapshot_s;      /* seconds between background snapshots */
+	int dump_signal;        /* 0 = none */
+	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
+};
+
+/* The active configuration; written only by nprof__core_configure(). */
+extern struct nprof_config nprof__cfg;
+
+/* Non-zero between a successful start and stop in the process that
+ * started nprof; zero in a forked child. */
+extern volatile int nprof__running;
+
+/* The pid that owns the sockets and output files (not a forked child). */
+extern pid_t nprof__owner_pid;
+
+/*
+ * Parses the environment and then `config` ("key=value,...") into
+ * nprof__cfg, printing one line per bad value and keeping the default for
+ * it. Never fails.
+ */
+void nprof__core_configure(const char *config);
+
+/* Writes "nprof: <message>\n" to stderr with one write(2); no malloc. */
+void nprof__log(const char *fmt, ...) NPROF_PRINTF(1, 2);
+
+/* The kernel thread id of the calling thread (cached in TLS). */
+pid_t nprof__gettid(void);
+
+/*
+ * The hook guard: non-zero while the calling thread runs nprof code, and
+ * permanently on nprof's own threads. Hooks test it first and pass straight
+ * through when it is set, so nprof never records or re-enters itself.
+ */
+extern NPROF_TLS int nprof__guard;
+
+/* ------------------------------------------------------------------ */
+/* arena.c: nprof's own memory                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Allocates `size` bytes of zeroed memory from nprof's mmap arena, never
+ * from malloc. Returns NULL (and counts a drop) when the arena's bound is
+ * reached. Thread-safe; not async-signal-safe.
+ */
+void *nprof__arena_alloc(size_t size);
+
+/* Returns memory from nprof__arena_alloc(); NULL is ignored. */
+void nprof__arena_free(void *p);
+
+/* Grows or shrinks an arena block, as realloc. */
+void *nprof__arena_realloc(void *p, size_t size);
+
+/* Bytes currently held by the arena, and its bound. */
+size_t nprof__arena_used(void);
+size_t nprof__arena_limit(void);
+/* Sets the bound (NPROF_ARENA_MB; tests use it to inject exhaustion). */
+void nprof__arena_set_limit(size_t bytes);
+
+/* fork handlers: take every arena lock before fork, release after. */
+void nprof__arena_prefork(void);
+void nprof__arena_postfork(void);
+
+/* ------------------------------------------------------------------ */
+/* buf.c: growable byte buffers for responses                          */
+/* ------------------------------------------------------------------ */
+
+struct nprof_buf {
+	char *data;     /* arena memory; NULL until the first append */
+	size_t len;
+	size_t cap;
+	int failed;     /* an append ran out of memory; contents incomplete */
+};
+
+int nprof__buf_append(struct nprof_buf *b, const void *p, size_t n);
+int nprof__buf_printf(struct nprof_buf *b, const char *fmt, ...) NPROF_PRINTF(2, 3);
+int nprof__buf_putc(struct nprof_buf *b, char c);
+/* Appends `s` with & < > " ' replaced by HTML entities. */
+int nprof__buf_html(struct nprof_buf *b, const char *s);
+void nprof__buf_free(struct nprof_buf *b);
+/* Hands the data to the caller (who frees it with nprof__arena_free). */
+char *nprof__buf_take(struct nprof_buf *b, size_t *len);
+
+/* ------------------------------------------------------------------ */
+/* unwind.c: stack capture (libunwind, loaded privately)               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Loads libunwind with dlopen(RTLD_LOCAL) so that its exported
+ * backtrace() and _Unwind_* never replace the host's. Returns -ENOENT when
+ * it cannot be loaded; capture then returns 0 frames.
+ */
+int nprof__unwind_init(void);
+
+/*
+ * Captures the calling thread's stack as return addresses, innermost
+ * first, skipping the `skip` innermost frames (the caller of this function
+ * counts as frame 0). Returns the number stored (<= max).
+ */
+int nprof__unwind_here(uintptr_t *pcs, int max, int skip);
+
+/*
+ * From a signal handler: captures the interrupted thread's stack. The
+ * first entry is the interrupted program counter plus one, so that every
+ * entry can be treated as a return address (symbolized at pc - 1).
+ * Handler and trampoline frames are removed.
+ */
+int nprof__unwind_signal_sigsafe(void *ucontext, uintptr_t *pcs, int max);
+
+/* ------------------------------------------------------------------ */
+/* stacks.c: interned call stacks                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Returns the id (>= 1) of the stack `pcs[0..n)` (return addresses,
+ * innermost first), adding it on first sight; 0 when the table or arena
+ * is full (the caller drops its record and counts it). Lock-free for a
+ * stack seen before; takes a mutex otherwise. Not for signal handlers.
+ */
+uint32_t nprof__stack_intern(const uintptr_t *pcs, int n);
+/* The frames of stack `id` (valid forever), or NULL with *n = 0. */
+const uintptr_t *nprof__stack_get(uint32_t id, int *n);
+/* How many distinct stacks are interned; ids run 1..count. */
+uint32_t nprof__stack_count(void);
+/* Stacks not interned because the table or the arena was full. */
+long nprof__stack_dropped(void);
+void nprof__stack_prefork(void);
+void nprof__stack_postfork(void);
+
+/* ------------------------------------------------------------------ */
+/* symbolize.c, procmaps.c: addresses to functions, files, lines        */
+/* ------------------------------------------------------------------ */
+
+/* One source-level frame. Strings stay valid until nprof__sym_close(). */
+struct nprof_frame {
+	const char *function;   /* demangled when C++; "" when unknown */
+	const char *file;       /* full path as in DWARF; "" when unknown */
+	int line;               /* 0 when unknown */
+	uintptr_t symoff;       /* address - start of the ELF symbol (outermost) */
+};
+
+/* An executable mapping of /proc/self/maps. */
+struct nprof_mapping {
+	uint64_t id;            /* 1-based, stable within one session */
+	uintptr_t start, limit; /* [start, limit) */
+	uint64_t offset;        /* file offset of `start` */
+	const char *file;       /* path, "" for anonymous, "[vdso]" ... */
+	const char *build_id;   /* lower-case hex, "" when none */
+	int has_functions, has_filenames, has_line_numbers, has_inline_frames;
+};
+
+struct nprof_symtab;
+
+/*
+ * Opens a symbolization session: reads /proc/self/maps and prepares libdw
+ * (a cached state may be reused while the maps have not changed). One
+ * session at a time: a second open waits for the first to close. NULL on
+ * failure.
+ */
+struct nprof_symtab *nprof__sym_open(void);
+
+/*
+ * Symbolizes one address (already return address - 1). Stores up to
+ * `max` frames, innermost inlined call first, the real function last;
+ * returns how many (0 when nothing is known). Marks the mapping's has_*
+ * flags according to what was found.
+ */
+int nprof__sym_lookup(struct nprof_symtab *st, uintptr_t addr,
+		      struct nprof_frame *out, int max);
+
+/* The mapping containing `addr`, or NULL. */
+const struct nprof_mapping *nprof__sym_mapping(struct nprof_symtab *st, uintptr_t addr);
+
+/* All executable mappings, in address order. */
+int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **out);
+
+void nprof__sym_close(struct nprof_symtab *st);
+
+/* ------------------------------------------------------------------ */
+/* proto.c: protocol-buffer writer; pprof.c: profile.proto builder      */
+/* ------------------------------------------------------------------ */
+
+struct nprof_value_type {
+	const char *type;
+	const char *unit;
+};
+
+struct nprof_label {
+	const char *key;
+	const char *str;        /* string label, or NULL for a numeric one */
+	int64_t num;
+	const char *num_unit;   /* optional unit of a numeric label */
+};
+
+struct nprof_profile_desc {
+	const struct nprof_value_type *sample_types;
+	int n_sample_types;
+	struct nprof_value_type period_type;
+	int64_t period;
+	const char *default_sample_type; /* type name, or NULL */
+	int64_t time_nanos;              /* wall-clock start */
+	int64_t duration_nanos;
+	const char *comment;             /* optional */
+};
+
+struct nprof_pb;
+
+/* A profile builder; NULL when out of memory. */
+struct nprof_pb *nprof__pb_new(const struct nprof_profile_desc *d);
+
+/*
+ * Adds one sample. `pcs` are return addresses, innermost first (the
+ * builder symbolizes pcs[i] - 1). `values` has n_sample_types entries.
+ * Identical stacks get one Location set; samples are not merged.
+ */
+int nprof__pb_add(struct nprof_pb *pb, const uintptr_t *pcs, int npcs,
+		  const int64_t *values, const struct nprof_label *labels, int nlabels);
+
+/* Symbolizes, encodes and gzips into `out`, then frees the builder. */
+int nprof__pb_finish(struct nprof_pb *pb, struct nprof_buf *out);
+
+/* Frees a builder without output. */
+void nprof__pb_free(struct nprof_pb *pb);
+
+/* ------------------------------------------------------------------ */
+/* http.c, routes.c: serving                                           */
+/* ------------------------------------------------------------------ */
+
+struct nprof_req {
+	const char *name;       /* profile name: path after /debug/pprof/ */
+	int debug;              /* 0 unless ?debug=N (validated 0..2) */
+	int seconds;            /* -1 when absent; else validated 1..max */
+	const char *body;       /* POST body (symbol), may be NULL */
+	size_t body_len;
+	int query_only_get;     /* 1 for GET/HEAD */
+	/* Query parameter lookup; NULL when absent. */
+	const char *(*arg)(const struct nprof_req *r, const char *key);
+	/* Non-zero once the client has hung up. */
+	int (*client_gone)(const struct nprof_req *r);
+	void *conn;             /* private to http.c */
+};
+
+struct nprof_reply {
+	int status;                 /* 200 unless set */
+	const char *content_type;   /* default "text/plain; charset=utf-8" */
+	const char *attachment;     /* file name for Content-Disposition, or NULL */
+	struct nprof_buf body;
+};
+
+/* Sets an error reply: status and a one-line plain-text reason. */
+void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)
+	NPROF_PRINTF(3, 4);
+
+typedef void (*nprof_handler_fn)(const struct nprof_req *req, struct nprof_reply *rep);
+
+struct nprof_route {
+	const char *name;          /* "profile", "heap", ... */
+	const char *desc;          /* one line for the index */
+	long (*count)(void);       /* for the index, or NULL */
+	nprof_handler_fn handle;
+	int listed;                /* shown in the index */
+	int takes_seconds;         /* accepts ?seconds= */
+};
+
+/* The route for a profile name (aliases resolved), or NULL. */
+const struct nprof_route *nprof__routes_find(const char *name);
+/* The routes table, terminated by a zero entry. */
+extern const struct nprof_route nprof__routes[];
+
+/* Longest accepted ?seconds=. */
+#define NPROF_MAX_SECONDS 600
+
+/* Starts the unix socket and (if configured) TCP listeners. */
+int nprof__http_start(void);
+void nprof__http_stop(void);
+/* After fork in the child: forget the parent's daemons without touching them. */
+void nprof__http_forget(void);
+
+/* ------------------------------------------------------------------ */
+/* cpu.c: the CPU profile                                              */
+/* ------------------------------------------------------------------ */
+
+void nprof__cpu_handle(const struct nprof_req *req, struct nprof_reply *rep);
+/* Called on a new thread's start (from the pthread_create wrapper). */
+void nprof__cpu_thread_start(void);
+/* Called when the program installs its own SIGPROF disposition. */
+void nprof__cpu_sigprof_taken(void);
+/* After fork in the child: drop profile state (timers are not inherited). */
+void nprof__cpu_forget(void);
+/* CPU samples dropped because the sample log was full, all time. */
+long nprof__cpu_dropped(void);
+
+/* ------------------------------------------------------------------ */
+/* preload.c: the pthread/signal overrides                              */
+/* ------------------------------------------------------------------ */
+
+/* Resolves the real functions nprof overrides (dlsym RTLD_NEXT). */
+void nprof__preload_init(void);
+/* Marks the calling thread as nprof's own (guard raised, no CPU timer). */
+void nprof__thread_mark_internal(void);
+/* Blocks all signals in the calling thread; old mask in *old when given. */
+void nprof__block_signals(void *old_sigset);
+/* Non-zero when `tid` is one of nprof's own threads. */
+int nprof__thread_is_internal(pid_t tid);
+/* The real sigaction, bypassing nprof's override. */
+int nprof__real_sigaction(int sig, const void *act, void *old);
+
+/* ------------------------------------------------------------------ */
+/* Profiles' life-cycle hooks, called by core.c                        */
+/* Each module's init runs in nprof_start after configuration and      */
+/* before serving; prefork/postfork take and release the module's     */
+/* locks around fork (child: also forget what the parent owned).       */
+/* ------------------------------------------------------------------ */
+
+void nprof__heap_init(void);
+void nprof__heap_prefork(void);
+void nprof__heap_postfork(int child);
+
+void nprof__threads_init(void);
+void nprof__threads_prefork(void);
+void nprof__threads_postfork(int child);
+
+void nprof__fd_init(void);
+void nprof__fd_prefork(void);
+void nprof__fd_postfork(int child);
+
+#endif /* NPROF_INT_H */

@@ -1,0 +1,171 @@
+/*
+ * preload.c - the libc functions nprof overrides for threads and signals,
+ * and the bootstrap that finds the real ones.
+ *
+ * pthread_create: every new thread starts through a small trampoline that
+ * arms its CPU timer when a profile runs and marks nprof's own threads
+ * (those created while the creator's hook guard is up, e.g. by
+ * libmicrohttpd) as internal: their allocations pass through unrecorded and
+ * they are never sampled.
+ *
+ * sigaction/signal: when the program takes SIGPROF for itself during a CPU
+ * profile, nprof stops its timers before the program's disposition takes
+ * effect, so no stray profiling signal reaches a handler that does not
+ * expect it, or SIG_DFL, which would kill the process.
+ *
+ * Each override saves and restores errno around nprof's own work and never
+ * fails visibly: when nprof cannot do its part, the call goes straight to
+ * libc.
+ */
+#include "nprof_int.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef sighandler_t (*signal_fn)(int, sighandler_t);
+
+static pthread_create_fn real_pthread_create;
+static sigaction_fn real_sigaction;
+static signal_fn real_signal;
+
+/* nprof's own threads: a handful (listeners, connection threads). */
+#define MAX_INTERNAL 256
+static atomic_int internal_tids[MAX_INTERNAL];
+
+void nprof__preload_init(void)
+{
+	if (real_pthread_create != NULL)
+		return;
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+	real_signal = (signal_fn)dlsym(RTLD_NEXT, "signal");
+	pthread_create_fn pc = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+	__atomic_store_n(&real_pthread_create, pc, __ATOMIC_RELEASE);
+	nprof__guard = guard;
+}
+
+void nprof__block_signals(void *old_sigset)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old_sigset);
+}
+
+void nprof__thread_mark_internal(void)
+{
+	nprof__guard = 1;
+	nprof__block_signals(NULL);
+	pid_t tid = nprof__gettid();
+	for (int i = 0; i < MAX_INTERNAL; i++) {
+		int expect = 0;
+		if (atomic_compare_exchange_strong(&internal_tids[i], &expect, (int)tid))
+			return;
+	}
+}
+
+int nprof__thread_is_internal(pid_t tid)
+{
+	for (int i = 0; i < MAX_INTERNAL; i++)
+		if (atomic_load_explicit(&internal_tids[i], memory_order_relaxed) == (int)tid)
+			return 1;
+	return 0;
+}
+
+/* Clears the calling thread's internal entry as it exits. */
+static void unmark_internal(void *unused)
+{
+	(void)unused;
+	pid_t tid = nprof__gettid();
+	for (int i = 0; i < MAX_INTERNAL; i++) {
+		int expect = (int)tid;
+		if (atomic_compare_exchange_strong(&internal_tids[i], &expect, 0))
+			return;
+	}
+}
+
+int nprof__real_sigaction(int sig, const void *act, void *old)
+{
+	if (real_sigaction == NULL)
+		nprof__preload_init();
+	return real_sigaction(sig, act, old);
+}
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+	int internal;
+};
+
+static void *trampoline(void *p)
+{
+	struct start s = *(struct start *)p;
+	nprof__arena_free(p);
+	if (s.internal) {
+		nprof__thread_mark_internal();
+		void *ret;
+		pthread_cleanup_push(unmark_internal, NULL);
+		ret = s.fn(s.arg);
+		pthread_cleanup_pop(1);
+		return ret;
+	}
+	nprof__cpu_thread_start();
+	return s.fn(s.arg);
+}
+
+NPROF_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+			     void *(*fn)(void *), void *arg)
+{
+	pthread_create_fn real = __atomic_load_n(&real_pthread_create, __ATOMIC_ACQUIRE);
+	if (NPROF_UNLIKELY(real == NULL)) {
+		nprof__preload_init();
+		real = real_pthread_create;
+	}
+	int saved = errno;
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	struct start *s = nprof__arena_alloc(sizeof *s);
+	nprof__guard = guard;
+	errno = saved;
+	if (s == NULL)
+		return real(thread, attr, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	s->internal = guard != 0;
+	int rc = real(thread, attr, trampoline, s);
+	if (rc != 0) {
+		nprof__arena_free(s);
+		errno = saved;
+	}
+	return rc;
+}
+
+NPROF_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (real_sigaction == NULL)
+		nprof__preload_init();
+	if (sig == SIGPROF && act != NULL && !nprof__guard) {
+		int saved = errno;
+		nprof__cpu_sigprof_taken();
+		errno = saved;
+	}
+	return real_sigaction(sig, act, old);
+}
+
+NPROF_API sighandler_t signal(int sig, sighandler_t handler)
+{
+	if (real_signal == NULL)
+		nprof__preload_init();
+	if (sig == SIGPROF && !nprof__guard) {
+		int saved = errno;
+		nprof__cpu_sigprof_taken();
+		errno = saved;
+	}
+	return real_signal(sig, handler);
+}

@@ -1,0 +1,43 @@
+/*
+ * procmaps.h - private interface between procmaps.c (reading
+ * /proc/self/maps, finding build IDs) and symbolize.c (the session that
+ * uses them). Nothing else includes it; the public symbolization contract
+ * is in nprof_int.h.
+ */
+#ifndef NPROF_PROCMAPS_H
+#define NPROF_PROCMAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct nprof_mapping;
+
+/*
+ * Reads the whole of /proc/self/maps with open/read into arena memory
+ * (NUL-terminated). On success stores the text and its length and returns
+ * 0; the caller frees *text with nprof__arena_free(). Returns a negative
+ * errno when the file cannot be read or the arena is exhausted.
+ */
+int nprof__procmaps_read(char **text, size_t *len);
+
+/*
+ * A 64-bit FNV-1a hash of the executable lines of a maps text only. Heap
+ * and stack mappings change all the time in a live service; only a change
+ * in code (dlopen, dlclose, a JIT) invalidates what libdw has learned, so
+ * only those lines are hashed.
+ */
+uint64_t nprof__procmaps_hash(const char *text, size_t len);
+
+/*
+ * Parses the executable mappings (perms contain 'x') of a maps text into
+ * one arena block: the array, in address order, followed by its strings.
+ * Fills id (1-based), start, limit, offset, file ("" when anonymous,
+ * "[vdso]" and " (deleted)" kept as the kernel prints them) and build_id
+ * (lower-case hex from the loaded image's PT_NOTE, else from the file on
+ * disk, else ""); the has_* flags start at zero. Stores the block in *out
+ * (free it with nprof__arena_free()) and returns the number of mappings,
+ * or a negative errno.
+ */
+int nprof__procmaps_load(const char *text, size_t len, struct nprof_mapping **out);
+
+#endif /* NPROF_PROCMAPS_H */

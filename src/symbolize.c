@@ -1,0 +1,941 @@
+/*
+ * symbolize.c - addresses to functions, files, lines and mappings,
+ * in-process, with libdwfl.
+ *
+ * Owns: the symbolization session (nprof__sym_open .. nprof__sym_close),
+ * the cached libdwfl state, the per-address result cache and the string
+ * intern table. procmaps.c supplies the mapping table and build IDs.
+ *
+ * Data structures, all in one static struct nprof_symtab:
+ *   - dwfl: a Dwfl reported from /proc/self/maps. Building it (and letting
+ *     it load symbol tables and DWARF) is the expensive part, so it is kept
+ *     across sessions while the hash of the maps' executable lines and the
+ *     pid are unchanged; a dlopen/dlclose or a fork rebuilds everything.
+ *   - maps: the executable mappings, sorted by address (binary search).
+ *   - cache: open-addressing hash table addr -> frames. A profile looks up
+ *     the same return address once per sample; after the first lookup it
+ *     costs one probe and a copy. Results (including "nothing known") live
+ *     as long as the Dwfl, so repeated profiles are cheap too; the cache is
+ *     flushed at session open when it grows past a bound.
+ *   - strs: intern table of function and file names; equal strings share
+ *     one pointer within a session, and each mangled name is demangled once.
+ *   - pool: a chain of arena chunks holding frames and string bytes; freed
+ *     all at once on flush or rebuild.
+ *   - mods: per libdwfl module, its function symbols sorted by address
+ *     (dwfl_module_addrinfo is a linear scan) and, when libdw cannot find
+ *     a CU for an address (no .debug_aranges, as clang emits), a sorted
+ *     table of CU ranges. Both live as long as the Dwfl.
+ * Everything is arena memory (never malloc). libdw mallocs internally, and
+ * the scope arrays it returns are released with free() as its API says.
+ *
+ * Locking: one session at a time. nprof__sym_open() takes sym_lock and
+ * nprof__sym_close() releases it; every other function must be called
+ * between the two by the thread that opened. The session raises the hook
+ * guard so libdw's own allocations pass through the heap profiler. Nothing
+ * here is async-signal-safe.
+ *
+ * Frames: innermost first. For an address inside inlined code, frame 0 is
+ * the innermost inlined function at the address's own line; each outer
+ * frame is the function the previous one was inlined into, at the call
+ * site (DW_AT_call_file/DW_AT_call_line of the inlined instance); the last
+ * frame is the real, out-of-line function. symoff (address minus the start
+ * of the ELF symbol containing it, i.e. of the outermost function) is the
+ * same in every frame of one address, as Go reports func+offset for
+ * inlined frames. See docs/internals/symbols.md.
+ */
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nprof_int.h"
+#include "procmaps.h"
+
+/* Deepest inline chain kept for one address. */
+#define SYM_MAX_INLINE 32
+
+/* Pool chunk size; bigger requests get a chunk of their own. */
+#define POOL_CHUNK (64 * 1024)
+
+/* The result cache is flushed at open once its pool holds this much. */
+#define CACHE_MAX_BYTES ((size_t)64 << 20)
+
+typedef char *(*demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
+
+struct pool_chunk {
+	struct pool_chunk *next;
+	size_t used, cap;
+	char data[];
+};
+
+/* A cached lookup; addr 0 marks an empty slot (0 is never looked up). */
+struct sym_entry {
+	uintptr_t addr;
+	struct nprof_frame *frames;
+	int n;
+};
+
+/* An interned string; demangled is the display form, set on first use
+ * as a function name (NULL until then). */
+struct sym_str {
+	uint64_t hash;
+	const char *s;
+	const char *demangled;
+};
+
+/* A function symbol of a module's ELF symbol table. */
+struct fsym {
+	uintptr_t start, size;
+	const char *name;       /* libdw's string: valid as long as the Dwfl */
+	int rank;               /* among aliases, the higher is shown */
+};
+
+/* One address range of a compilation unit, module-relative. */
+struct cu_range {
+	Dwarf_Addr lo, hi;
+	Dwarf_Die cu;
+};
+
+/*
+ * What we learn per module, built on first use.
+ * syms: its function symbols sorted by start. dwfl_module_addrinfo()
+ * scans the whole table on every call, which dominated the cost of a first
+ * lookup (libc's debug symtab has 10,000+ entries).
+ * cus: its CUs' address ranges, sorted, built only when libdw cannot map
+ * an address to a CU itself: libdw 0.188 relies on .debug_aranges, which
+ * clang does not emit by default, so clang-built code (or a gcc binary
+ * linked with clang-built objects) would otherwise get no lines and no
+ * inline frames.
+ */
+struct mod_info {
+	Dwfl_Module *mod;
+	struct fsym *syms;      /* arena; NULL when the module has none */
+	int n;
+	struct cu_range *cus;   /* arena */
+	int ncus;
+	int cus_built;
+	int use_cus;            /* libdw's own CU lookup failed where ours worked */
+	Dwarf_Addr bias;
+};
+
+struct nprof_symtab {
+	Dwfl *dwfl;
+	uint64_t maps_hash;
+	pid_t pid;
+	int stale;                  /* rebuild at the next open */
+	struct nprof_mapping *maps; /* procmaps.c block */
+	int nmaps;
+	struct sym_entry *cache;
+	size_t cache_cap, cache_n;  /* cap a power of two */
+	struct sym_str *strs;
+	size_t strs_cap, strs_n;
+	struct pool_chunk *pool;
+	size_t pool_bytes;
+	struct mod_info *mods;      /* arena; lives with the Dwfl */
+	int nmods, mods_cap, last_mod;
+	demangle_fn demangle;
+	int saved_guard;            /* the opener's hook guard, restored at close */
+};
+
+static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nprof_symtab sym_state;
+
+/* dwfl keeps a pointer to its callbacks: they must outlive it. */
+static char *sym_debuginfo_path;
+static const Dwfl_Callbacks sym_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.debuginfo_path = &sym_debuginfo_path,
+};
+
+static const char sym_empty[] = "";
+static int sym_warned;
+
+/* ---- pool and intern table ------------------------------------------ */
+
+static void *pool_alloc(struct nprof_symtab *st, size_t size)
+{
+	struct pool_chunk *c = st->pool;
+	void *p;
+
+	size = (size + 15) & ~(size_t)15;
+	if (!c || c->cap - c->used < size) {
+		size_t cap = size > POOL_CHUNK ? size : POOL_CHUNK;
+		c = nprof__arena_alloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		c->next = st->pool;
+		st->pool = c;
+		st->pool_bytes += sizeof(*c) + cap;
+	}
+	p = c->data + c->used;
+	c->used += size;
+	return p;
+}
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static int strs_grow(struct nprof_symtab *st)
+{
+	size_t cap = st->strs_cap ? st->strs_cap * 2 : 4096;
+	struct sym_str *t = nprof__arena_alloc(cap * sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->strs_cap; i++) {
+		struct sym_str *o = &st->strs[i];
+		size_t j;
+		if (!o->s)
+			continue;
+		for (j = o->hash & (cap - 1); t[j].s; j = (j + 1) & (cap - 1))
+			;
+		t[j] = *o;
+	}
+	nprof__arena_free(st->strs);
+	st->strs = t;
+	st->strs_cap = cap;
+	return 0;
+}
+
+/* The interned copy of s (a slot in strs), or NULL when out of memory.
+ * The slot pointer is valid only until the next intern. */
+static struct sym_str *intern_slot(struct nprof_symtab *st, const char *s)
+{
+	uint64_t h = str_hash(s);
+	size_t j, len;
+	char *copy;
+
+	if ((st->strs_n + 1) * 2 > st->strs_cap && strs_grow(st) != 0)
+		return NULL;
+	for (j = h & (st->strs_cap - 1); st->strs[j].s; j = (j + 1) & (st->strs_cap - 1))
+		if (st->strs[j].hash == h && strcmp(st->strs[j].s, s) == 0)
+			return &st->strs[j];
+	len = strlen(s);
+	copy = pool_alloc(st, len + 1);
+	if (!copy)
+		return NULL;
+	memcpy(copy, s, len + 1);
+	st->strs[j].hash = h;
+	st->strs[j].s = copy;
+	st->strs[j].demangled = NULL;
+	st->strs_n++;
+	return &st->strs[j];
+}
+
+/* An interned file name; "" for NULL or empty; NULL when out of memory. */
+static const char *intern(struct nprof_symtab *st, const char *s)
+{
+	struct sym_str *e;
+
+	if (!s || !*s)
+		return sym_empty;
+	e = intern_slot(st, s);
+	return e ? e->s : NULL;
+}
+
+/*
+ * An interned function name in display form: C++ names demangled with
+ * the host's __cxa_demangle when it has one (libstdc++ is not linked into
+ * nprof, so a pure C host keeps raw names, which are C names anyway).
+ */
+static const char *function_name(struct nprof_symtab *st, const char *raw)
+{
+	struct sym_str *e;
+	const char *shown;
+	char *d = NULL;
+	int status = -1;
+
+	if (!raw || !*raw)
+		return sym_empty;
+	e = intern_slot(st, raw);
+	if (!e)
+		return NULL;
+	if (e->demangled)
+		return e->demangled;
+	shown = e->s;
+	if (raw[0] == '_' && raw[1] == 'Z' && st->demangle)
+		d = st->demangle(raw, NULL, NULL, &status);
+	if (d && status == 0) {
+		struct sym_str *de = intern_slot(st, d);
+		if (de)
+			shown = de->s;
+		/* Interning may have moved the table: find raw's slot again. */
+		e = intern_slot(st, raw);
+	}
+	free(d); /* __cxa_demangle's buffer is the host malloc's, not ours */
+	if (!e)
+		return NULL;
+	e->demangled = shown;
+	return shown;
+}
+
+/* ---- address cache -------------------------------------------------- */
+
+static size_t addr_slot(uintptr_t addr, size_t cap)
+{
+	uint64_t h = (uint64_t)addr * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static struct sym_entry *cache_find(struct nprof_symtab *st, uintptr_t addr)
+{
+	if (!st->cache)
+		return NULL;
+	for (size_t j = addr_slot(addr, st->cache_cap);; j = (j + 1) & (st->cache_cap - 1)) {
+		if (st->cache[j].addr == addr)
+			return &st->cache[j];
+		if (st->cache[j].addr == 0)
+			return NULL;
+	}
+}
+
+static int cache_grow(struct nprof_symtab *st)
+{
+	size_t cap = st->cache_cap ? st->cache_cap * 2 : 16384;
+	struct sym_entry *t = nprof__arena_alloc(cap * sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->cache_cap; i++) {
+		size_t j;
+		if (!st->cache[i].addr)
+			continue;
+		for (j = addr_slot(st->cache[i].addr, cap); t[j].addr; j = (j + 1) & (cap - 1))
+			;
+		t[j] = st->cache[i];
+	}
+	nprof__arena_free(st->cache);
+	st->cache = t;
+	st->cache_cap = cap;
+	return 0;
+}
+
+/* Remembers a result; failure only costs a later recomputation. */
+static void cache_put(struct nprof_symtab *st, uintptr_t addr, const struct nprof_frame *fr, int n)
+{
+	struct nprof_frame *copy = NULL;
+	size_t j;
+
+	if ((st->cache_n + 1) * 2 > st->cache_cap && cache_grow(st) != 0)
+		return;
+	if (n > 0) {
+		copy = pool_alloc(st, (size_t)n * sizeof(*copy));
+		if (!copy)
+			return;
+		memcpy(copy, fr, (size_t)n * sizeof(*copy));
+	}
+	for (j = addr_slot(addr, st->cache_cap); st->cache[j].addr; j = (j + 1) & (st->cache_cap - 1))
+		;
+	st->cache[j].addr = addr;
+	st->cache[j].frames = copy;
+	st->cache[j].n = n;
+	st->cache_n++;
+}
+
+/* Forgets every result and string (between sessions only). */
+static void cache_flush(struct nprof_symtab *st)
+{
+	while (st->pool) {
+		struct pool_chunk *next = st->pool->next;
+		nprof__arena_free(st->pool);
+		st->pool = next;
+	}
+	st->pool_bytes = 0;
+	nprof__arena_free(st->cache);
+	st->cache = NULL;
+	st->cache_cap = st->cache_n = 0;
+	nprof__arena_free(st->strs);
+	st->strs = NULL;
+	st->strs_cap = st->strs_n = 0;
+}
+
+/* ---- state ---------------------------------------------------------- */
+
+static void state_reset(struct nprof_symtab *st)
+{
+	cache_flush(st);
+	for (int i = 0; i < st->nmods; i++) {
+		nprof__arena_free(st->mods[i].syms);
+		nprof__arena_free(st->mods[i].cus);
+	}
+	nprof__arena_free(st->mods);
+	st->mods = NULL;
+	st->nmods = st->mods_cap = st->last_mod = 0;
+	if (st->dwfl)
+		dwfl_end(st->dwfl);
+	st->dwfl = NULL;
+	nprof__arena_free(st->maps);
+	st->maps = NULL;
+	st->nmaps = 0;
+	st->stale = 1;
+}
+
+/*
+ * Builds the mapping table and the Dwfl. A Dwfl that cannot be built
+ * leaves a usable session that knows mappings but no symbols, and is
+ * retried at the next open.
+ */
+static int state_build(struct nprof_symtab *st, const char *text, size_t len, uint64_t hash)
+{
+	int n = nprof__procmaps_load(text, len, &st->maps);
+
+	if (n < 0)
+		return n;
+	st->nmaps = n;
+	st->maps_hash = hash;
+	st->pid = getpid();
+	st->stale = 0;
+	st->dwfl = dwfl_begin(&sym_callbacks);
+	if (!st->dwfl)
+		goto fail_dwfl;
+	dwfl_report_begin(st->dwfl);
+	if (dwfl_linux_proc_report(st->dwfl, st->pid) != 0)
+		goto fail_report;
+	if (dwfl_report_end(st->dwfl, NULL, NULL) != 0)
+		goto fail_report;
+	return 0;
+
+fail_report:
+	dwfl_end(st->dwfl);
+	st->dwfl = NULL;
+fail_dwfl:
+	/* Retried at every open: say so once, not on every request. */
+	if (!sym_warned) {
+		sym_warned = 1;
+		nprof__log("symbols: libdw could not read this process's modules: %s",
+			   dwfl_errmsg(-1));
+	}
+	st->stale = 1;
+	return 0;
+}
+
+/*
+ * Takes the session lock (waiting for any other session), raises the hook
+ * guard, and makes sure the state matches the process: rebuilt when the
+ * executable lines of /proc/self/maps or the pid changed, else reused with
+ * its caches (flushed if they grew too big). NULL, with the lock released,
+ * when the maps cannot be read or the arena is exhausted.
+ */
+struct nprof_symtab *nprof__sym_open(void)
+{
+	struct nprof_symtab *st = &sym_state;
+	char *text;
+	size_t len;
+	uint64_t hash;
+
+	pthread_mutex_lock(&sym_lock);
+	st->saved_guard = nprof__guard;
+	nprof__guard = 1;
+	if (nprof__procmaps_read(&text, &len) != 0)
+		goto fail_read;
+	hash = nprof__procmaps_hash(text, len);
+	if (st->stale || !st->maps || hash != st->maps_hash || st->pid != getpid()) {
+		state_reset(st);
+		if (state_build(st, text, len, hash) != 0)
+			goto fail_build;
+	} else if (st->pool_bytes > CACHE_MAX_BYTES || st->pool_bytes > nprof__arena_limit() / 4) {
+		cache_flush(st);
+	}
+	nprof__arena_free(text);
+	/* Looked up per session: the host may have loaded libstdc++ since. */
+	st->demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+	return st;
+
+fail_build:
+	state_reset(st);
+	nprof__arena_free(text);
+fail_read:
+	nprof__guard = st->saved_guard;
+	pthread_mutex_unlock(&sym_lock);
+	return NULL;
+}
+
+/* Ends the session: restores the hook guard and releases the lock. The
+ * state and its caches stay for the next session; pointers handed out
+ * must no longer be used. NULL is ignored. */
+void nprof__sym_close(struct nprof_symtab *st)
+{
+	if (!st)
+		return;
+	nprof__guard = st->saved_guard;
+	pthread_mutex_unlock(&sym_lock);
+}
+
+/* ---- lookups -------------------------------------------------------- */
+
+static struct nprof_mapping *find_mapping(struct nprof_symtab *st, uintptr_t addr)
+{
+	int lo = 0, hi = st->nmaps;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (addr < st->maps[mid].start)
+			hi = mid;
+		else if (addr >= st->maps[mid].limit)
+			lo = mid + 1;
+		else
+			return &st->maps[mid];
+	}
+	return NULL;
+}
+
+/* The executable mapping containing addr (binary search), or NULL. */
+const struct nprof_mapping *nprof__sym_mapping(struct nprof_symtab *st, uintptr_t addr)
+{
+	return st ? find_mapping(st, addr) : NULL;
+}
+
+/* The session's executable mappings in address order; the has_* flags
+ * reflect the lookups made so far (under this Dwfl, across sessions). */
+int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **out)
+{
+	if (!st) {
+		*out = NULL;
+		return 0;
+	}
+	*out = st->maps;
+	return st->nmaps;
+}
+
+/* ---- ELF symbols ---------------------------------------------------- */
+
+static int fsym_before(const struct fsym *a, const struct fsym *b)
+{
+	if (a->start != b->start)
+		return a->start < b->start;
+	return a->rank > b->rank;       /* best alias first */
+}
+
+/* Heapsort: in place, no allocation (qsort may malloc a buffer). */
+static void fsym_sift(struct fsym *v, size_t root, size_t n)
+{
+	for (;;) {
+		size_t child = 2 * root + 1, big = root;
+		struct fsym t;
+
+		if (child < n && fsym_before(&v[big], &v[child]))
+			big = child;
+		if (child + 1 < n && fsym_before(&v[big], &v[child + 1]))
+			big = child + 1;
+		if (big == root)
+			return;
+		t = v[root];
+		v[root] = v[big];
+		v[big] = t;
+		root = big;
+	}
+}
+
+static void fsym_sort(struct fsym *v, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		fsym_sift(v, i, n);
+	for (size_t end = n; end-- > 1;) {
+		struct fsym t = v[0];
+		v[0] = v[end];
+		v[end] = t;
+		fsym_sift(v, 0, end);
+	}
+}
+
+static int internal_alias(const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(name, "__GI_", 5) == 0 ||
+	       (n > 11 && strcmp(name + n - 11, ".localalias") == 0);
+}
+
+/* Reads and sorts mod's code symbols. On failure the module simply has
+ * no symbols (n == 0). */
+static void mod_syms_build(struct mod_info *ms)
+{
+	int total = dwfl_module_getsymtab(ms->mod), n = 0, k = 0;
+
+	ms->syms = NULL;
+	ms->n = 0;
+	if (total <= 1)
+		return;
+	ms->syms = nprof__arena_alloc((size_t)total * sizeof(*ms->syms));
+	if (!ms->syms)
+		return;
+	for (int i = 1; i < total; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(ms->mod, i, &sym, &addr, &shndx,
+							   NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+
+		if (!name || !*name || addr == 0 || shndx == SHN_UNDEF)
+			continue;
+		if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE)
+			continue;
+		ms->syms[n].start = (uintptr_t)addr;
+		ms->syms[n].size = (uintptr_t)sym.st_size;
+		ms->syms[n].name = name;
+		/* Prefer a sized function, then a public name over glibc's
+		 * internal aliases, then global over weak over local. */
+		ms->syms[n].rank = (type != STT_NOTYPE) * 32 + (sym.st_size > 0) * 16 +
+				   !internal_alias(name) * 4 +
+				   (bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0);
+		n++;
+	}
+	fsym_sort(ms->syms, (size_t)n);
+	/* Keep one symbol per address: the best-ranked, sorted first. */
+	for (int i = 0; i < n; i++)
+		if (k == 0 || ms->syms[k - 1].start != ms->syms[i].start)
+			ms->syms[k++] = ms->syms[i];
+	ms->n = k;
+}
+
+static struct mod_info *mod_info_get(struct nprof_symtab *st, Dwfl_Module *mod)
+{
+	struct mod_info *ms;
+
+	if (st->last_mod < st->nmods && st->mods[st->last_mod].mod == mod)
+		return &st->mods[st->last_mod];
+	for (int i = 0; i < st->nmods; i++) {
+		if (st->mods[i].mod == mod) {
+			st->last_mod = i;
+			return &st->mods[i];
+		}
+	}
+	if (st->nmods == st->mods_cap) {
+		int cap = st->mods_cap ? st->mods_cap * 2 : 64;
+		struct mod_info *t = nprof__arena_realloc(st->mods, (size_t)cap * sizeof(*t));
+		if (!t)
+			return NULL;
+		st->mods = t;
+		st->mods_cap = cap;
+	}
+	ms = &st->mods[st->nmods];
+	memset(ms, 0, sizeof(*ms));
+	ms->mod = mod;
+	mod_syms_build(ms);
+	st->last_mod = st->nmods++;
+	return ms;
+}
+
+/*
+ * The ELF symbol containing addr: the last one starting at or below it,
+ * if addr is inside its size (or it has none); otherwise a few earlier
+ * ones are tried for a symbol that encloses a nested one. NULL when addr
+ * is in no function (padding, or a stripped module).
+ */
+static const struct fsym *elf_symbol(struct mod_info *ms, uintptr_t addr)
+{
+	int lo = 0, hi;
+
+	if (ms->n == 0)
+		return NULL;
+	hi = ms->n;
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (ms->syms[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (int i = lo - 1, tries = 0; i >= 0 && tries < 8; i--, tries++) {
+		const struct fsym *f = &ms->syms[i];
+		if (f->size == 0 ? i == lo - 1 : addr - f->start < f->size)
+			return f;
+	}
+	return NULL;
+}
+
+/* ---- compilation units ---------------------------------------------- */
+
+static int cu_before(const struct cu_range *a, const struct cu_range *b)
+{
+	return a->lo < b->lo;
+}
+
+static void cu_sort(struct cu_range *v, size_t n)
+{
+	/* Insertion sort by runs: CUs are mostly in address order already. */
+	for (size_t i = 1; i < n; i++) {
+		struct cu_range t = v[i];
+		size_t j = i;
+		while (j > 0 && cu_before(&t, &v[j - 1])) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = t;
+	}
+}
+
+/* Collects every CU's ranges (DW_AT_low_pc/high_pc or DW_AT_ranges). */
+static void cu_table_build(struct mod_info *ms)
+{
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias = 0;
+	int cap = 0;
+
+	ms->cus_built = 1;
+	while ((cu = dwfl_module_nextcu(ms->mod, cu, &bias)) != NULL) {
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
+
+		ms->bias = bias;
+		while ((off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0) {
+			if (lo >= hi)
+				continue;
+			if (ms->ncus == cap) {
+				int ncap = cap ? cap * 2 : 256;
+				struct cu_range *t = nprof__arena_realloc(ms->cus,
+									  (size_t)ncap * sizeof(*t));
+				if (!t)
+					goto done;
+				ms->cus = t;
+				cap = ncap;
+			}
+			ms->cus[ms->ncus].lo = lo;
+			ms->cus[ms->ncus].hi = hi;
+			ms->cus[ms->ncus].cu = *cu;
+			ms->ncus++;
+		}
+	}
+done:
+	cu_sort(ms->cus, (size_t)ms->ncus);
+}
+
+static Dwarf_Die *cu_table_find(struct mod_info *ms, Dwarf_Addr rel)
+{
+	int lo = 0, hi = ms->ncus;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (ms->cus[mid].lo <= rel)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Ranges of different CUs do not overlap; look back a little in
+	 * case a CU's range list is not disjoint from its neighbour's. */
+	for (int i = lo - 1; i >= 0 && i >= lo - 4; i--)
+		if (rel >= ms->cus[i].lo && rel < ms->cus[i].hi)
+			return &ms->cus[i].cu;
+	return NULL;
+}
+
+/*
+ * The CU containing addr and the module's bias, or NULL. libdw's lookup
+ * first; our own range table when libdw has none for this module.
+ */
+static Dwarf_Die *module_cu(struct mod_info *ms, uintptr_t addr, Dwarf_Addr *bias)
+{
+	Dwarf_Die *cu;
+
+	if (!ms->use_cus) {
+		/* libdwfl maps an address in a gap between .debug_aranges
+		 * entries to the CU before the gap, which is wrong when a CU
+		 * without aranges (clang) lies there: check the answer. */
+		cu = dwfl_module_addrdie(ms->mod, addr, bias);
+		if (cu && dwarf_haspc(cu, addr - *bias) == 1)
+			return cu;
+	}
+	if (!ms->cus_built)
+		cu_table_build(ms);
+	if (ms->ncus == 0)
+		return NULL;
+	*bias = ms->bias;
+	cu = cu_table_find(ms, addr - ms->bias);
+	if (cu)
+		ms->use_cus = 1;
+	return cu;
+}
+
+/* A DIE's function name, following abstract_origin/specification; the
+ * linkage name first so that C++ shows its qualified, demangled form. */
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute a;
+	const char *s;
+
+	s = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &a));
+	if (!s)
+		s = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a));
+	if (!s)
+		s = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &a));
+	return s;
+}
+
+/*
+ * The inline chain at addr from DWARF scopes, innermost first, as raw
+ * (un-interned) names and libdw-owned file strings. dwarf_getscopes()
+ * follows an inlined instance into its abstract definition (what a
+ * debugger wants for variables), so, like eu-addr2line -i, we take its
+ * innermost DIE and walk the physical nesting with dwarf_getscopes_die().
+ * Returns the number of frames, 0 when the scopes are unusable.
+ */
+static int inline_chain(Dwarf_Die *cudie, Dwarf_Addr bias, uintptr_t addr, const char *file0,
+			int line0, const char *elfname, const char **names, const char **files,
+			int *lines, int max)
+{
+	Dwarf_Die *scopes = NULL, inner;
+	Dwarf_Files *srcfiles = NULL;
+	const char *file = file0;
+	int ns, n = 0, line = line0;
+
+	ns = dwarf_getscopes(cudie, addr - bias, &scopes);
+	if (ns <= 0) {
+		free(scopes);
+		return 0;
+	}
+	inner = scopes[0];
+	free(scopes);
+	scopes = NULL;
+	ns = dwarf_getscopes_die(&inner, &scopes);
+	if (ns <= 0) {
+		free(scopes);
+		return 0;
+	}
+	if (dwarf_getsrcfiles(cudie, &srcfiles, NULL) != 0)
+		srcfiles = NULL;
+	for (int i = 0; i < ns && n < max; i++) {
+		Dwarf_Die *d = &scopes[i];
+		int tag = dwarf_tag(d);
+		Dwarf_Attribute a;
+		Dwarf_Word v;
+
+		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram &&
+		    tag != DW_TAG_entry_point)
+			continue;
+		names[n] = die_name(d);
+		if (!names[n] && tag != DW_TAG_inlined_subroutine)
+			names[n] = elfname;
+		files[n] = file;
+		lines[n] = line;
+		n++;
+		if (tag != DW_TAG_inlined_subroutine)
+			break;
+		/* The next outer frame is at this instance's call site. */
+		line = dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &a), &v) == 0 ? (int)v : 0;
+		file = NULL;
+		if (srcfiles && dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &a), &v) == 0)
+			file = dwarf_filesrc(srcfiles, v, NULL, NULL);
+	}
+	free(scopes);
+	return n;
+}
+
+/*
+ * Computes the frames for addr into fr[SYM_MAX_INLINE] and marks the
+ * mapping's has_* flags. Returns the frame count (0 when nothing is
+ * known) or -ENOMEM when a string could not be interned.
+ */
+static int resolve(struct nprof_symtab *st, struct nprof_mapping *m, uintptr_t addr,
+		   struct nprof_frame *fr)
+{
+	const char *names[SYM_MAX_INLINE], *files[SYM_MAX_INLINE];
+	int lines[SYM_MAX_INLINE];
+	const char *elfname = NULL, *file0 = NULL;
+	const struct fsym *fs;
+	struct mod_info *ms;
+	Dwfl_Module *mod;
+	Dwarf_Die *cudie;
+	Dwarf_Addr bias = 0;
+	uintptr_t off = 0;
+	int n = 0, line0 = 0;
+
+	if (!st->dwfl || !(mod = dwfl_addrmodule(st->dwfl, addr)))
+		return 0;
+	if (!(ms = mod_info_get(st, mod)))
+		return -ENOMEM;
+	/* Same answer as dwfl_module_addrinfo(), from a sorted table. */
+	fs = elf_symbol(ms, addr);
+	if (fs) {
+		elfname = fs->name;
+		off = addr - fs->start;
+	}
+	cudie = module_cu(ms, addr, &bias);
+	if (cudie) {
+		Dwarf_Line *dl = dwarf_getsrc_die(cudie, addr - bias);
+		if (dl && dwarf_lineno(dl, &line0) == 0)
+			file0 = dwarf_linesrc(dl, NULL, NULL);
+		else
+			line0 = 0;
+		n = inline_chain(cudie, bias, addr, file0, line0, elfname, names, files, lines,
+				 SYM_MAX_INLINE);
+	}
+	if (n > 0) {
+		m->has_inline_frames = 1;
+	} else {
+		/* No usable scopes: the ELF symbol, with a line if the line
+		 * table knows one. */
+		if (!elfname && !file0)
+			return 0;
+		names[0] = elfname;
+		files[0] = file0;
+		lines[0] = line0;
+		n = 1;
+	}
+	for (int i = 0; i < n; i++) {
+		fr[i].function = function_name(st, names[i]);
+		fr[i].file = intern(st, files[i]);
+		if (!fr[i].function || !fr[i].file)
+			return -ENOMEM;
+		fr[i].line = lines[i] > 0 ? lines[i] : 0;
+		fr[i].symoff = off;
+		if (fr[i].function[0])
+			m->has_functions = 1;
+		if (fr[i].file[0])
+			m->has_filenames = 1;
+		if (fr[i].line)
+			m->has_line_numbers = 1;
+	}
+	return n;
+}
+
+/*
+ * Frames for addr (a return address minus one, or an exact pc), innermost
+ * first, at most max; the count, 0 when nothing is known. Answered from
+ * the cache when seen before (one hash probe); otherwise resolved, marked
+ * on the mapping's has_* flags and cached, including "nothing known".
+ * Out of memory yields 0 frames, uncached.
+ */
+int nprof__sym_lookup(struct nprof_symtab *st, uintptr_t addr,
+		      struct nprof_frame *out, int max)
+{
+	struct nprof_frame fr[SYM_MAX_INLINE];
+	const struct sym_entry *e;
+	struct nprof_mapping *m;
+	int n;
+
+	if (!st || max <= 0 || addr == 0)
+		return 0;
+	e = cache_find(st, addr);
+	if (NPROF_LIKELY(e != NULL)) {
+		n = e->n < max ? e->n : max;
+		if (n > 0)
+			memcpy(out, e->frames, (size_t)n * sizeof(*out));
+		return n;
+	}
+	m = find_mapping(st, addr);
+	n = m ? resolve(st, m, addr, fr) : 0;
+	if (n < 0)
+		return 0; /* out of memory: report nothing, cache nothing */
+	cache_put(st, addr, fr, n);
+	if (n > max)
+		n = max;
+	if (n > 0)
+		memcpy(out, fr, (size_t)n * sizeof(*out));
+	return n;
+}
