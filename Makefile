@@ -58,7 +58,7 @@ deps: $(DEPS_STAMP)
 deps-test:
 	@scripts/deps.sh test
 
-$(BUILD)/obj/%.o: src/%.c src/nprof_int.h include/nprof.h | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/nprof.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) $(CFLAGS) $(call pc_cflags,$(PKGS)) -c $< -o $@
 

@@ -277,6 +277,7 @@ static void postfork_child(void)
 	nprof__fd_postfork(1);
 	nprof__threads_postfork(1);
 	nprof__heap_postfork(1);
+	nprof__sym_postfork_child();
 	cached_tid = 0;
 	if (nprof__running) {
 		nprof__running = 0;

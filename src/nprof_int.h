@@ -222,6 +222,9 @@ int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **ou
 
 void nprof__sym_close(struct nprof_symtab *st);
 
+/* In a forked child: forget the parent's session lock. */
+void nprof__sym_postfork_child(void);
+
 /* ------------------------------------------------------------------ */
 /* proto.c: protocol-buffer writer; pprof.c: profile.proto builder      */
 /* ------------------------------------------------------------------ */

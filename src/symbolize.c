@@ -145,11 +145,14 @@ struct nprof_symtab {
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nprof_symtab sym_state;
 
-/* dwfl keeps a pointer to its callbacks: they must outlive it. */
+/* dwfl keeps a pointer to its callbacks: they must outlive it.
+ * Separate debug info is looked up by build ID under /usr/lib/debug only:
+ * dwfl_standard_find_debuginfo would, with DEBUGINFOD_URLS set, fetch
+ * files over the network from inside the profiled service. */
 static char *sym_debuginfo_path;
 static const Dwfl_Callbacks sym_callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = dwfl_build_id_find_debuginfo,
 	.debuginfo_path = &sym_debuginfo_path,
 };
 
@@ -938,4 +941,12 @@ int nprof__sym_lookup(struct nprof_symtab *st, uintptr_t addr,
 	if (n > 0)
 		memcpy(out, fr, (size_t)n * sizeof(*out));
 	return n;
+}
+
+void nprof__sym_postfork_child(void)
+{
+	/* The child inherits the lock in whatever state the parent's
+	 * threads left it; the state itself is rebuilt on a pid change. */
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	sym_lock = fresh;
 }
