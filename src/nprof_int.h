@@ -355,6 +355,63 @@ int nprof__thread_is_internal(pid_t tid);
 int nprof__real_sigaction(int sig, const void *act, void *old);
 
 /* ------------------------------------------------------------------ */
+/* fd.c: the descriptor profile; fed by the overrides in fd_hooks.c    */
+/* ------------------------------------------------------------------ */
+
+/* The creating call recorded with a descriptor (debug=1 says "by open"). */
+enum nprof_fd_op {
+	NPROF_FD_OP_OPEN, NPROF_FD_OP_OPENAT, NPROF_FD_OP_CREAT, NPROF_FD_OP_SOCKET,
+	NPROF_FD_OP_SOCKETPAIR, NPROF_FD_OP_ACCEPT, NPROF_FD_OP_PIPE, NPROF_FD_OP_DUP,
+	NPROF_FD_OP_DUP2, NPROF_FD_OP_FCNTL, NPROF_FD_OP_EVENTFD, NPROF_FD_OP_TIMERFD,
+	NPROF_FD_OP_SIGNALFD, NPROF_FD_OP_EPOLL, NPROF_FD_OP_MEMFD, NPROF_FD_OP_INOTIFY,
+	NPROF_FD_OP_FOPEN, NPROF_FD_OP_FDOPEN, NPROF_FD_OP_OPENDIR, NPROF_FD_OP_SCM_RIGHTS,
+	NPROF_FD_OP_COUNT
+};
+
+/*
+ * Records that the program created fds[0..n) through `op`: captures the
+ * caller's stack (the override calling this is frame 1 and is skipped),
+ * interns it and stamps each descriptor's slot. Call only from an
+ * override, on a program thread (hook guard not raised), with the
+ * descriptors already open. Preserves errno. Not re-entrant on one thread
+ * (a nested call, from a signal handler, records nothing).
+ */
+void nprof__fd_track(const int *fds, int n, int op);
+
+/*
+ * An override created `fd` while the hook guard was raised: flags it as
+ * nprof's own (hidden from the profile, protected from the program's
+ * close). Preserves errno.
+ */
+void nprof__fd_created_guarded(int fd);
+
+/* Forgets the record of `fd` (the caller is about to close it). Loads
+ * and stores only: safe in signal handlers and hooks. */
+void nprof__fd_forget_sigsafe(int fd);
+
+/* Forgets every record in [lo, hi] except nprof's own descriptors. */
+void nprof__fd_forget_range_sigsafe(unsigned lo, unsigned hi);
+
+/* Non-zero when `fd` is one of nprof's own descriptors. */
+int nprof__fd_is_internal_sigsafe(int fd);
+
+/* Non-zero when `fd` is nprof's own and the caller is the program (nprof
+ * running, guard not raised): the program must not close or replace it. */
+int nprof__fd_is_protected_sigsafe(int fd);
+
+/* The lowest of nprof's own descriptors in [lo, hi], or -1. */
+int nprof__fd_next_internal_sigsafe(unsigned lo, unsigned hi);
+
+/* /debug/pprof/fd: debug=0 proto, debug=1 text, seconds=N delta. */
+void nprof__fd_handle(const struct nprof_req *req, struct nprof_reply *rep);
+
+/* Open descriptors of the program (nprof's own excluded), for the index. */
+long nprof__fd_count(void);
+
+/* Descriptor records lost because nprof's memory was full, all time. */
+long nprof__fd_dropped(void);
+
+/* ------------------------------------------------------------------ */
 /* Profiles' life-cycle hooks, called by core.c                        */
 /* Each module's init runs in nprof_start after configuration and      */
 /* before serving; prefork/postfork take and release the module's     */

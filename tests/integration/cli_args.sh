@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # cli_args.sh - the `nprof` command's arguments, exit codes and plumbing,
 # without needing libnprof itself: `run` is checked with an empty shared
-# object standing in for libnprof.so, and `fetch`/`ps` against a small
-# Python HTTP server that answers on a unix socket where libnprof would.
+# object standing in for libnprof.so. `fetch` and `ps` are tested against
+# real processes in cli_fetch.sh.
 #
 #   BUILD=build tests/integration/cli_args.sh     exit 0 = pass
 #
@@ -14,12 +14,7 @@ NPROF=$(cd "$BUILD" 2>/dev/null && pwd)/nprof
 [ -x "$NPROF" ] || { echo "cli_args: $BUILD/nprof not built" >&2; exit 1; }
 
 T=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+trap 'rm -rf "$T"' EXIT
 
 fails=0
 passes=0
@@ -151,104 +146,7 @@ else
 	fail "cannot build a stand-in shared object: $(cat "$T/cc.err")"
 fi
 
-# ---------------------------------------------------------------- fetch, ps
-# A stand-in for a process with nprof loaded: HTTP on
-# $XDG_RUNTIME_DIR/nprof/<pid>.sock and on a TCP port.
-if command -v python3 >/dev/null 2>&1; then
-	export XDG_RUNTIME_DIR=$T/xdg
-	mkdir -p "$XDG_RUNTIME_DIR/nprof"
-	chmod 700 "$XDG_RUNTIME_DIR" "$XDG_RUNTIME_DIR/nprof"
-	cat >"$T/server.py" <<'EOF'
-import os, socket, socketserver, sys, threading
-from http.server import BaseHTTPRequestHandler
-
-class H(BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-    def address_string(self):
-        return "local"
-    def do_GET(self):
-        path, _, query = self.path.partition("?")
-        if path == "/debug/pprof/heap":
-            body = b"HEAP\x00\x01\xff|" + query.encode() + b"|" + \
-                self.headers.get("Authorization", "").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-        else:
-            body = b"unknown profile: " + path.encode() + b"\nsecond line\n"
-            self.send_response(404)
-            self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-class U(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-class T(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-
-sock = os.path.join(os.environ["XDG_RUNTIME_DIR"], "nprof", "%d.sock" % os.getpid())
-u = U(sock, H)
-t = T(("127.0.0.1", 0), H)
-threading.Thread(target=t.serve_forever, daemon=True).start()
-with open(sys.argv[1], "w") as f:
-    f.write("%d\n" % t.server_address[1])
-u.serve_forever()
-EOF
-	NPROF_HTTP=:7777 python3 "$T/server.py" "$T/port" &
-	SERVER_PID=$!
-	for _ in $(seq 50); do
-		[ -s "$T/port" ] && [ -S "$XDG_RUNTIME_DIR/nprof/$SERVER_PID.sock" ] && break
-		sleep 0.1
-	done
-	port=$(cat "$T/port" 2>/dev/null)
-	# A stale socket: its process is gone.
-	python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
-		"$XDG_RUNTIME_DIR/nprof/999999999.sock"
-
-	if [ -z "$port" ]; then
-		fail "stand-in server did not start"
-	else
-		expect_rc 0 "fetch PID heap" -- "$NPROF" fetch "$SERVER_PID" heap \
-			--debug 1 --seconds=5 -o "$T/heap.out" &&
-			{ [ "$(tr -d '\000\001\377' <"$T/heap.out")" = "HEAP|debug=1&seconds=5|" ] ||
-				fail "fetch PID: body '$(tr -d '\000\001\377' <"$T/heap.out")'"; }
-		[ -e "$T/heap.out.tmp" ] && fail "fetch left heap.out.tmp behind"
-		check "fetch PID to stdout: binary body altered" \
-			cmp -s <(printf 'HEAP\000\001\377||') <("$NPROF" fetch "$SERVER_PID" heap)
-		out=$(NPROF_TOKEN=tok "$NPROF" fetch "$SERVER_PID" heap -o - | tr -d '\000\001\377')
-		check "fetch: token not sent: '$out'" [ "$out" = "HEAP||Bearer tok" ]
-
-		for url in "http://127.0.0.1:$port" "http://127.0.0.1:$port/" \
-			"http://127.0.0.1:$port/debug/pprof" "http://127.0.0.1:$port/debug/pprof/"; do
-			out=$("$NPROF" fetch "$url" heap | tr -d '\000\001\377')
-			check "fetch $url: body '$out'" [ "$out" = "HEAP||" ]
-		done
-
-		echo old >"$T/keep.out"
-		if expect_rc 1 "fetch PID (HTTP 404)" -- "$NPROF" fetch "$SERVER_PID" nosuch \
-			-o "$T/keep.out"; then
-			[ "$(cat "$T/e")" = "nprof: nosuch: HTTP 404: unknown profile: /debug/pprof/nosuch" ] ||
-				fail "fetch 404: message '$(cat "$T/e")'"
-			[ "$(cat "$T/keep.out")" = old ] || fail "fetch 404 overwrote the output file"
-			[ -e "$T/keep.out.tmp" ] && fail "fetch 404 left keep.out.tmp"
-		fi
-
-		if expect_rc 0 "nprof ps" -- "$NPROF" ps; then
-			head -1 "$T/o" | grep -q 'PID.*COMMAND.*SOCKET.*HTTP' ||
-				fail "ps: header '$(head -1 "$T/o")'"
-			grep -qE "^ *$SERVER_PID +python[0-9.]* +$XDG_RUNTIME_DIR/nprof/$SERVER_PID.sock +http://127.0.0.1:7777\$" "$T/o" ||
-				fail "ps: no row for the stand-in $SERVER_PID: $(cat "$T/o")"
-			grep -q 999999999 "$T/o" && fail "ps lists a stale socket"
-			[ -S "$XDG_RUNTIME_DIR/nprof/999999999.sock" ] || fail "ps deleted a stale socket"
-		fi
-	fi
-	kill "$SERVER_PID" 2>/dev/null
-	wait "$SERVER_PID" 2>/dev/null
-	SERVER_PID=
-else
-	echo "cli_args: python3 missing: fetch and ps checks skipped" >&2
-fi
+# fetch and ps against a real process: tests/integration/cli_fetch.sh
 
 echo "cli_args: $passes passed, $fails failed"
 [ "$fails" = 0 ]

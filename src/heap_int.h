@@ -1,0 +1,96 @@
+/*
+ * heap_int.h - private interface between the three files of the heap
+ * profiler:
+ *
+ *   malloc_hooks.c  the exported malloc family: the per-thread sampling
+ *                   countdown, the bootstrap pool, the real functions
+ *   heap_region.c   the sampled-block allocator: nprof's own address range,
+ *                   from which every sampled allocation is served, so that
+ *                   free() recognises a sampled pointer with one compare
+ *   heap.c          per-stack counters, the heap/allocs profiles, NPROF_OUT
+ *
+ * The design and its maths are in docs/internals/heap.md.
+ */
+#ifndef NPROF_HEAP_INT_H
+#define NPROF_HEAP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ */
+/* heap_region.c                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The sampled range [nprof__region_lo, nprof__region_lo + nprof__region_len).
+ * Both are 0 until nprof__region_init() succeeds, so the test
+ * `(uintptr_t)p - lo < len` is false for every pointer until then. Written
+ * once, before the first sampled block exists; read without a lock by the
+ * hooks.
+ */
+extern uintptr_t nprof__region_lo;
+extern size_t nprof__region_len;
+
+static inline int nprof__region_owns(const void *p)
+{
+	return (uintptr_t)p - nprof__region_lo < nprof__region_len;
+}
+
+/*
+ * Reserves the range (PROT_NONE, no memory committed) and its side tables.
+ * 0, or -ENOMEM when no range could be reserved (heap profiling then stays
+ * off). Idempotent.
+ */
+int nprof__region_init(void);
+
+/*
+ * A block of `size` bytes aligned to `align` (a power of two; <= 16 means
+ * malloc's alignment) from the range, remembering `stack` and `size` for
+ * the matching free. Zeroed when `zero`. NULL when the range or nprof's
+ * arena is exhausted (the caller then uses the real allocator). Takes the
+ * region lock; never calls malloc.
+ */
+void *nprof__region_alloc(size_t size, size_t align, int zero, uint32_t stack);
+
+/*
+ * Frees a block of the range. Stores the stack and requested size given at
+ * allocation and returns 0; returns -1 (and frees nothing) for a pointer
+ * that is not the start of a live block (a double or wild free).
+ */
+int nprof__region_free(void *p, uint32_t *stack, size_t *size);
+
+/* Usable size of a live block of the range (what malloc_usable_size says). */
+size_t nprof__region_usable(const void *p);
+
+/* fork: take and release the region lock. */
+void nprof__region_prefork(void);
+void nprof__region_postfork(void);
+
+/* ------------------------------------------------------------------ */
+/* heap.c: the sampling state and the per-stack counters                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Mean bytes between samples, as the hooks must apply it now: 0 while heap
+ * profiling is off (before nprof_start, in a forked child, when the range
+ * could not be reserved), 1 for every allocation. Read by the hooks'
+ * slow path without a lock.
+ */
+extern volatile long nprof__heap_rate;
+
+/*
+ * Captures the calling thread's stack, starting at the frame whose return
+ * address is `ra` (the caller of the interposed function), interns it and
+ * makes sure its counters exist. Returns the stack id, or 0 when the
+ * sample must be dropped (counted). The hook guard must be raised.
+ */
+uint32_t nprof__heap_capture(const void *ra);
+
+/* Counts one sampled allocation / free of `size` bytes at stack `id`. */
+void nprof__heap_note_alloc(uint32_t id, size_t size);
+void nprof__heap_note_free(uint32_t id, size_t size);
+
+/* Counts a sample that could not be recorded. */
+void nprof__heap_note_drop(void);
+
+#endif /* NPROF_HEAP_INT_H */

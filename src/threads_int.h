@@ -1,0 +1,178 @@
+/*
+ * threads_int.h - private contract between the files of the threads
+ * profile: threads.c (the registry, /proc reading, the dumps and their
+ * formats), sync_hooks.c (the pthread/semaphore overrides that record why
+ * a thread waits) and stackwalk.c (unwinding another thread's stack
+ * without signals). Nothing here is used outside those three files; what
+ * other modules need is in nprof_int.h, section "threads.c".
+ *
+ * The registry entry (struct nprof_tent) is the only structure written by
+ * program threads: each thread writes its own entry's wait state, without a
+ * lock, under a sequence counter (seqlock) that the dumper reads. Entries
+ * are never returned to the arena, only recycled through a free list, so a
+ * dumper holding a pointer to an entry whose thread has just exited reads
+ * stale but valid memory (and notices from the tid).
+ */
+#ifndef NPROF_THREADS_INT_H
+#define NPROF_THREADS_INT_H
+
+#include "nprof_int.h"
+
+#include <stdatomic.h>
+#include <time.h>
+
+/* Why a thread waits, as far as nprof's overrides know. The names printed
+ * are in threads.c (nprof__wait_names), in this order. */
+enum nprof_wait_reason {
+	NPROF_WAIT_NONE = 0,
+	NPROF_WAIT_COND_WAIT,
+	NPROF_WAIT_COND_TIMEDWAIT,
+	NPROF_WAIT_COND_CLOCKWAIT,
+	NPROF_WAIT_MUTEX_LOCK,
+	NPROF_WAIT_MUTEX_TIMEDLOCK,
+	NPROF_WAIT_MUTEX_CLOCKLOCK,
+	NPROF_WAIT_RWLOCK_RDLOCK,
+	NPROF_WAIT_RWLOCK_WRLOCK,
+	NPROF_WAIT_RWLOCK_TIMEDRDLOCK,
+	NPROF_WAIT_RWLOCK_TIMEDWRLOCK,
+	NPROF_WAIT_SEM_WAIT,
+	NPROF_WAIT_SEM_TIMEDWAIT,
+	NPROF_WAIT_SEM_CLOCKWAIT,
+	NPROF_WAIT_JOIN,
+	NPROF_WAIT_TIMEDJOIN,
+	NPROF_WAIT_CLOCKJOIN,
+	NPROF_WAIT_BARRIER,
+	NPROF_WAIT_COUNT
+};
+
+extern const char *const nprof__wait_names[NPROF_WAIT_COUNT];
+
+/* One registered thread. */
+struct nprof_tent {
+	_Atomic int tid;            /* 0 while on the free list */
+	uint32_t creator_stack;     /* interned stack that called pthread_create; 0 unknown */
+	pid_t creator_tid;          /* 0 unknown */
+	int64_t born_ns;            /* CLOCK_MONOTONIC at registration */
+	/* Wait state, written only by the thread itself. seq is odd while
+	 * the three fields below change. */
+	atomic_uint seq;
+	_Atomic int reason;         /* enum nprof_wait_reason */
+	_Atomic int64_t since_ns;   /* CLOCK_MONOTONIC when the wait began */
+	_Atomic uintptr_t obj;      /* the mutex, condvar, ... waited on */
+	struct nprof_tent *next, *prev;   /* live list or free list; reg lock */
+};
+
+/* The calling thread's entry, or NULL when it has none yet. */
+extern NPROF_TLS struct nprof_tent *nprof__tself;
+
+/*
+ * The calling thread's entry, registering the thread on first use (a
+ * thread that existed before nprof, or the main thread). NULL while nprof
+ * is not running, inside nprof's own code (hook guard up), on nprof's own
+ * threads, while the thread exits, or when the arena is full. Takes the
+ * registry lock on first use only; not async-signal-safe.
+ */
+struct nprof_tent *nprof__threads_self_slow(void);
+
+static inline struct nprof_tent *nprof__threads_self(void)
+{
+	struct nprof_tent *t = nprof__tself;
+	if (NPROF_LIKELY(t != NULL))
+		return t;
+	if (!nprof__running || nprof__guard)
+		return NULL;
+	return nprof__threads_self_slow();
+}
+
+static inline int64_t nprof__mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * One wait in an interposed primitive, from begin to end, on the waiting
+ * thread's stack. Waits nest (a program's hook may wait inside another),
+ * so the previous state is saved and restored.
+ *
+ * This pair is the single place where a wait is observed: the block and
+ * mutex profiles (issue 5) hook in at nprof__wait_end, where the start
+ * time, the reason and the object are known.
+ */
+struct nprof_wait {
+	struct nprof_tent *t;       /* NULL: not recorded */
+	int prev_reason;
+	int64_t prev_since;
+	uintptr_t prev_obj;
+	int reason;
+	int64_t start_ns;
+	uintptr_t obj;
+};
+
+static inline void nprof__tent_set(struct nprof_tent *t, int reason, int64_t since, uintptr_t obj)
+{
+	unsigned s = atomic_load_explicit(&t->seq, memory_order_relaxed);
+	atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&t->reason, reason, memory_order_relaxed);
+	atomic_store_explicit(&t->since_ns, since, memory_order_relaxed);
+	atomic_store_explicit(&t->obj, obj, memory_order_relaxed);
+	atomic_store_explicit(&t->seq, s + 2, memory_order_release);
+}
+
+static inline void nprof__wait_begin(struct nprof_wait *w, int reason, const void *obj)
+{
+	w->t = nprof__threads_self();
+	if (w->t == NULL)
+		return;
+	w->prev_reason = atomic_load_explicit(&w->t->reason, memory_order_relaxed);
+	w->prev_since = atomic_load_explicit(&w->t->since_ns, memory_order_relaxed);
+	w->prev_obj = atomic_load_explicit(&w->t->obj, memory_order_relaxed);
+	w->reason = reason;
+	w->obj = (uintptr_t)obj;
+	w->start_ns = nprof__mono_ns();
+	nprof__tent_set(w->t, reason, w->start_ns, w->obj);
+}
+
+static inline void nprof__wait_end(struct nprof_wait *w)
+{
+	if (w->t == NULL)
+		return;
+	/* Issue 5 (block/mutex profiles): sample (w->reason, now - w->start_ns,
+	 * w->obj) here. */
+	nprof__tent_set(w->t, w->prev_reason, w->prev_since, w->prev_obj);
+}
+
+/* ------------------------------------------------------------------ */
+/* stackwalk.c                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Outcome flags of nprof__walk_remote(). */
+#define NPROF_WALK_TRUNCATED 1   /* stopped before the outermost frame */
+
+/*
+ * Prepares the unwinder for a dump (re-reads the process's modules when
+ * libraries were loaded or unloaded since the last dump). Returns 0, or
+ * -ENOENT when libdw cannot describe this process (walks then return only
+ * the leaf). Called by the one dumping thread (threads.c's dump lock held).
+ */
+int nprof__walk_begin(void);
+
+/*
+ * Unwinds a stopped thread of this process from its user stack pointer
+ * `sp` and program counter `pc` (as /proc/self/task/TID/syscall reports
+ * them for a thread blocked in a system call), reading its stack only
+ * through process_vm_readv, so a thread that wakes up or exits meanwhile
+ * can make the result wrong but never crash the process. Stores pc, then
+ * return addresses, innermost first; returns how many (>= 1). Sets
+ * NPROF_WALK_TRUNCATED in *flags when the walk stopped early (no unwind
+ * information, unreadable memory). Dump lock held; uses libdw (malloc),
+ * so never from a signal handler.
+ */
+int nprof__walk_remote(uintptr_t sp, uintptr_t pc, uintptr_t *pcs, int max, int *flags);
+
+/* Forgets libdw state (after fork in the child: nothing is freed). */
+void nprof__walk_forget(void);
+
+#endif /* NPROF_THREADS_INT_H */
