@@ -28,7 +28,7 @@ nprof_on() {
 	wait $pid
 	cat "$tmp/out"
 }
-gperf() { LD_PRELOAD=$profiler CPUPROFILE=$tmp/gperf.prof CPUPROFILE_FREQUENCY=100 "$bin"; }
+gperf() { LD_PRELOAD=$profiler CPUPROFILE=$tmp/gperf.prof CPUPROFILE_FREQUENCY=100 "$bin" 2>/dev/null; }
 
 declare -A times
 kinds="plain nprof_on"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static long iters = 400000000;
+static long iters = 2500000000L;
 static volatile uint64_t sink;
 
 __attribute__((noinline)) static uint64_t work(uint64_t seed)

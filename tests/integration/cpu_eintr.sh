@@ -11,3 +11,17 @@ kill -0 "$PID" 2>/dev/null || fail "victim died: $(cat "$T/out")"
 grep -q EINTR "$T/out" && fail "$(cat "$T/out")"
 [ "$(ls /proc/$PID/task | wc -l)" -ge 7 ] || fail "threads missing"
 ok "no EINTR after a 3 s profile; all threads alive"
+
+# nprof's own threads (named "nprof", or "MHD-…" by libmicrohttpd) block
+# every signal they can.
+ours=0
+for t in /proc/$PID/task/*; do
+	grep -Eq '^(nprof|MHD-)' "$t/comm" || continue
+	ours=$((ours + 1))
+	blk=$(awk '/^SigBlk/ {print $2}' "$t/status")
+	# Everything but SIGKILL, SIGSTOP and glibc's two internal signals.
+	[ "$blk" = fffffffe7ffbfeff ] || fail "nprof thread ${t##*/} blocks only $blk"
+done
+[ $ours -ge 1 ] || fail "no nprof thread found"
+[ "$(grep -L -E '^(nprof|MHD-)' /proc/$PID/task/*/comm | wc -l)" = 7 ] || fail "program thread count changed"
+ok "$ours nprof threads, each blocking all signals"
