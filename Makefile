@@ -14,7 +14,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
 PKGS    := libdw libmicrohttpd zlib
-CLI_PKGS := libcurl
+CLI_PKGS := libcurl zlib
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS  ?= -O2 -g

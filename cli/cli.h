@@ -188,4 +188,14 @@ int nprof_cli_cmd_run(int argc, char **argv);
 int nprof_cli_cmd_fetch(int argc, char **argv);
 int nprof_cli_cmd_ps(int argc, char **argv);
 
+/* stack.c: `nprof stack PID|URL` (the threads profile's debug=2 dump). */
+extern const char nprof_cli_stack_usage[];
+int nprof_cli_cmd_stack(int argc, char **argv);
+
+/* top.c, diff.c: flat/cum tables of a profile and of a difference. */
+extern const char nprof_cli_top_usage[];
+extern const char nprof_cli_diff_usage[];
+int nprof_cli_cmd_top(int argc, char **argv);
+int nprof_cli_cmd_diff(int argc, char **argv);
+
 #endif /* NPROF_CLI_H */

@@ -28,6 +28,12 @@ static const struct command commands[] = {
 	 "list the processes that have nprof loaded"},
 	{"fetch", nprof_cli_cmd_fetch, nprof_cli_fetch_usage,
 	 "save one profile from a process or URL"},
+	{"stack", nprof_cli_cmd_stack, nprof_cli_stack_usage,
+	 "print every thread's stack, wait reason and creator"},
+	{"top", nprof_cli_cmd_top, nprof_cli_top_usage,
+	 "the functions that account for most of a profile"},
+	{"diff", nprof_cli_cmd_diff, nprof_cli_diff_usage,
+	 "what changed between two saved profiles, by function"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -360,6 +360,7 @@ __attribute__((constructor)) static void nprof_ctor(void)
 
 __attribute__((destructor)) static void nprof_dtor(void)
 {
+	nprof__heap_write_out(); /* NPROF_OUT; owner process only */
 	nprof_stop();
 }
 

@@ -200,6 +200,26 @@ void nprof__fd_forget_sigsafe(int fd)
 		atomic_store_explicit(&s->word, 0, memory_order_release);
 }
 
+int nprof__fd_close_sigsafe(int fd)
+{
+	struct fd_slot *s = slot_of(fd, 0);
+	if (s == NULL)
+		return 0;
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	if (w == 0)
+		return 0;
+	if ((w & W_INTERNAL) && nprof__running && !nprof__guard)
+		return -EBADF;
+	atomic_store_explicit(&s->word, 0, memory_order_release);
+	return 0;
+}
+
+int nprof__fd_known_sigsafe(int fd)
+{
+	struct fd_slot *s = slot_of(fd, 0);
+	return s != NULL && atomic_load_explicit(&s->word, memory_order_relaxed) != 0;
+}
+
 int nprof__fd_is_internal_sigsafe(int fd)
 {
 	struct fd_slot *s = slot_of(fd, 0);
@@ -769,10 +789,21 @@ static void reply_text(struct snap *s, struct nprof_reply *rep)
 	}
 	nprof__sym_close(st);
 	/* Listed so that a reader comparing with /proc/PID/fd can account
-	 * for every descriptor of the process. */
+	 * for every descriptor of the process. Listed again now rather than
+	 * taken from the snapshot: symbolizing may have opened more (libdw
+	 * keeps the ELF files it reads open). */
 	nprof__buf_printf(b, "# nprof's own descriptors, not counted:");
-	for (size_t i = 0; i < s->nhidden; i++)
-		nprof__buf_printf(b, " %d", s->hidden[i]);
+	DIR *d = opendir("/proc/self/fd");
+	if (d != NULL) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			int fd = atoi(de->d_name);
+			if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd != dirfd(d) &&
+			    nprof__fd_is_internal_sigsafe(fd))
+				nprof__buf_printf(b, " %d", fd);
+		}
+		closedir(d);
+	}
 	nprof__buf_printf(b, "\n");
 	long dropped = atomic_load(&fd_dropped);
 	if (dropped > 0)
@@ -924,4 +955,58 @@ long nprof__fd_count(void)
 long nprof__fd_dropped(void)
 {
 	return atomic_load(&fd_dropped);
+}
+
+/*
+ * For /metrics (metrics.c): the program's open descriptors by kind, from
+ * the same reconciled listing as the profile (nprof's own excluded), so
+ * that the sum equals the profile's total. Stores the kind names and
+ * counts of every kind, zero counts included (a series that disappears
+ * at zero would break rate() and alerts), and returns how many kinds
+ * (at most `max`), or a negative errno when /proc/self/fd cannot be read.
+ */
+int nprof__fd_count_by_kind(const char **names, long *counts, int max)
+{
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	struct snap s;
+	int rc = snap_take(&s, 0);
+	int n = max < K_COUNT ? max : K_COUNT;
+	for (int k = 0; k < n; k++) {
+		names[k] = kind_names[k];
+		counts[k] = 0;
+	}
+	for (size_t i = 0; rc == 0 && i < s.n; i++)
+		if (s.e[i].kind < n)
+			counts[s.e[i].kind]++;
+	snap_free(&s);
+	nprof__guard = guard;
+	return rc < 0 ? rc : n;
+}
+
+/*
+ * For the leak snapshots (leaks.c): calls fn(ctx, stack, kind, count) for
+ * every (creating stack, kind) group of the program's open descriptors,
+ * reconciled with /proc/self/fd exactly as the fd profile; stack 0 is
+ * "unknown origin". `kind` is one of the profile's kind names (static
+ * strings). Returns 0 or a negative errno (nothing reported then). Not for
+ * signal handlers.
+ */
+int nprof__fd_each_group(void (*fn)(void *ctx, uint32_t stack, const char *kind,
+				    int64_t count), void *ctx)
+{
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	struct snap s;
+	size_t ng = 0;
+	int rc = snap_take(&s, 0);
+	struct group *g = rc == 0 ? group_snap(&s, &ng) : NULL;
+	if (rc == 0 && g == NULL && s.n > 0)
+		rc = -ENOMEM;
+	for (size_t i = 0; i < ng; i++)
+		fn(ctx, g[i].stack, kind_names[g[i].kind], g[i].count);
+	nprof__arena_free(g);
+	snap_free(&s);
+	nprof__guard = guard;
+	return rc;
 }

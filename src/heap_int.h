@@ -67,13 +67,24 @@ void nprof__region_prefork(void);
 void nprof__region_postfork(void);
 
 /* ------------------------------------------------------------------ */
+/* malloc_hooks.c                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Non-zero when another allocator was preloaded before nprof and owns the
+ * global malloc names: nprof's hooks are then bypassed and never sample.
+ */
+int nprof__heap_foreign(void);
+
+/* ------------------------------------------------------------------ */
 /* heap.c: the sampling state and the per-stack counters                */
 /* ------------------------------------------------------------------ */
 
 /*
- * Mean bytes between samples, as the hooks must apply it now: 0 while heap
- * profiling is off (before nprof_start, in a forked child, when the range
- * could not be reserved), 1 for every allocation. Read by the hooks'
+ * Mean bytes between samples, as the hooks must apply it now: -1 before
+ * nprof_start configured it, 0 while heap profiling is off (configured
+ * so, in a forked child, when the range could not be reserved), 1 for
+ * every allocation. Read by the hooks'
  * slow path without a lock.
  */
 extern volatile long nprof__heap_rate;

@@ -137,12 +137,21 @@ int nprof__region_init(void)
 		len = (size_t)rl.rlim_cur / 8 & ~(UNIT - 1);
 	void *base = MAP_FAILED;
 	for (; len >= REGION_MIN; len /= 2) {
-		base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		base = mmap(NULL, len + UNIT, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			    -1, 0);
 		if (base != MAP_FAILED)
 			break;
 	}
 	if (base == MAP_FAILED)
 		return -ENOMEM;
+	/* Units are aligned to their size, so slots of a power-of-two class
+	 * are aligned to theirs; the spare page-aligned slack goes back. */
+	uintptr_t a = ((uintptr_t)base + UNIT - 1) & ~(uintptr_t)(UNIT - 1);
+	if (a > (uintptr_t)base)
+		munmap(base, a - (uintptr_t)base);
+	if ((uintptr_t)base + UNIT > a)
+		munmap((char *)a + len, (uintptr_t)base + UNIT - a);
+	base = (void *)a;
 	uint32_t n = (uint32_t)(len >> UNIT_SHIFT);
 	void *sp = mmap(NULL, sizeof(struct span) * n, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -292,11 +301,13 @@ static uint32_t run_alloc(uint32_t n, uint32_t au, int *dirty)
 			return u;
 		}
 	}
-	/* Fresh address space; alignment gaps become free runs. */
-	uint32_t a = au > 1 ? au : 1;
-	uint32_t u = (bump_unit + a - 1) / a * a;
-	if (u < bump_unit || n > total_units || u > total_units - n)
+	/* Fresh address space; alignment gaps become free runs. Alignment is
+	 * of the address, so counted from unit 0 of the address space. */
+	uint64_t a = au > 1 ? au : 1, first = nprof__region_lo >> UNIT_SHIFT;
+	uint64_t abs = (first + bump_unit + a - 1) / a * a;
+	if (abs - first > total_units || n > total_units || abs - first > total_units - n)
 		return NONE;
+	uint32_t u = (uint32_t)(abs - first);
 	if (commit_to(u + n) < 0)
 		return NONE;
 	uint32_t gap = bump_unit;

@@ -38,9 +38,11 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +61,10 @@ static NPROF_TLS size_t tls_left;      /* bytes until the next sample */
 static NPROF_TLS int tls_armed;        /* tls_left was drawn at the current rate */
 static NPROF_TLS uint64_t tls_rng;
 static NPROF_TLS int tls_in_dlsym;     /* this thread is resolving the real functions */
+
+/* Set when another allocator was preloaded before nprof: its free is the
+ * global one, so nprof must never hand out a block of its own. */
+static int foreign_alloc;
 
 /* An exponential variate of mean `rate` (inverse transform). */
 static size_t draw(long rate)
@@ -88,7 +94,16 @@ static size_t draw(long rate)
 static int sample_now(size_t n)
 {
 	long rate = nprof__heap_rate;
-	if (rate <= 0 || nprof__guard) {
+	/* nprof's own allocations pass through; the countdown is left as it
+	 * is, so sampling of the program's allocations stays unbiased. */
+	if (nprof__guard)
+		return 0;
+	/* Not configured yet (before nprof_start): the countdown stays at 0,
+	 * so the very first allocation after start is looked at - rate 1 must
+	 * see every one. Once configured off, look again only every MiB. */
+	if (rate < 0)
+		return 0;
+	if (rate == 0 || foreign_alloc) {
 		tls_left = OFF_RECHECK;
 		tls_armed = 0;
 		return 0;
@@ -169,13 +184,25 @@ static void *pool_alloc(size_t n, size_t align)
 	return (void *)p;
 }
 
-/* Hidden aliases of our own definitions, to recognise them in dlsym's answers. */
-void *nprof__self_malloc(size_t n) __attribute__((alias("malloc")));
-
-static void *pick(const char *name, int foreign)
+/* The load base of the object defining `f` (ours, libc's, jemalloc's). */
+static void *object_of(void *f)
 {
-	void *f = foreign ? dlsym(RTLD_DEFAULT, name) : NULL;
-	return f != NULL ? f : dlsym(RTLD_NEXT, name);
+	Dl_info info;
+	return f != NULL && dladdr(f, &info) != 0 ? info.dli_fbase : NULL;
+}
+
+/*
+ * The function to forward `name` to: the global definition when another
+ * allocator owns the global names and has one, else the next one after us.
+ */
+static void *pick(const char *name, void *self)
+{
+	if (foreign_alloc) {
+		void *f = dlsym(RTLD_DEFAULT, name);
+		if (f != NULL && object_of(f) != self)
+			return f;
+	}
+	return dlsym(RTLD_NEXT, name);
 }
 
 /*
@@ -196,16 +223,17 @@ static void resolve(void)
 	int saved = errno;
 	tls_in_dlsym = 1;
 	/* Another allocator preloaded before us owns the global names. */
+	void *self = object_of((void *)resolve);
 	void *global = dlsym(RTLD_DEFAULT, "malloc");
-	int foreign = global != NULL && global != (void *)nprof__self_malloc;
-	malloc_fn m = (malloc_fn)pick("malloc", foreign);
-	calloc_fn c = (calloc_fn)pick("calloc", foreign);
-	realloc_fn r = (realloc_fn)pick("realloc", foreign);
-	free_fn f = (free_fn)pick("free", foreign);
-	memalign_fn ma = (memalign_fn)pick("memalign", foreign);
-	posix_memalign_fn pm = (posix_memalign_fn)pick("posix_memalign", foreign);
-	memalign_fn aa = (memalign_fn)pick("aligned_alloc", foreign);
-	usable_fn us = (usable_fn)pick("malloc_usable_size", foreign);
+	foreign_alloc = global != NULL && object_of(global) != self;
+	malloc_fn m = (malloc_fn)pick("malloc", self);
+	calloc_fn c = (calloc_fn)pick("calloc", self);
+	realloc_fn r = (realloc_fn)pick("realloc", self);
+	free_fn f = (free_fn)pick("free", self);
+	memalign_fn ma = (memalign_fn)pick("memalign", self);
+	posix_memalign_fn pm = (posix_memalign_fn)pick("posix_memalign", self);
+	memalign_fn aa = (memalign_fn)pick("aligned_alloc", self);
+	usable_fn us = (usable_fn)pick("malloc_usable_size", self);
 	if (m != NULL && c != NULL && r != NULL && f != NULL) {
 		real_malloc = m;
 		real_calloc = c;
@@ -302,6 +330,12 @@ static size_t boot_usable(void *p)
 {
 	(void)p;
 	return 0;
+}
+
+int nprof__heap_foreign(void)
+{
+	resolve();
+	return foreign_alloc;
 }
 
 /* ---------------------------------------------------------------- */

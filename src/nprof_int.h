@@ -392,6 +392,18 @@ void nprof__fd_forget_sigsafe(int fd);
 /* Forgets every record in [lo, hi] except nprof's own descriptors. */
 void nprof__fd_forget_range_sigsafe(unsigned lo, unsigned hi);
 
+/*
+ * The program is about to close `fd`: -EBADF when it is nprof's own
+ * descriptor and the caller is the program (nprof running, guard not
+ * raised; it must not be closed), else forgets its record and returns 0.
+ * Loads and stores only.
+ */
+int nprof__fd_close_sigsafe(int fd);
+
+/* Non-zero when `fd` has a record (created by the program, seen by nprof,
+ * or nprof's own). */
+int nprof__fd_known_sigsafe(int fd);
+
 /* Non-zero when `fd` is one of nprof's own descriptors. */
 int nprof__fd_is_internal_sigsafe(int fd);
 
@@ -411,6 +423,50 @@ long nprof__fd_count(void);
 /* Descriptor records lost because nprof's memory was full, all time. */
 long nprof__fd_dropped(void);
 
+/* For /metrics: open descriptors by kind (every kind, zeros included);
+ * returns the number of kinds stored (<= max) or a negative errno. */
+int nprof__fd_count_by_kind(const char **names, long *counts, int max);
+
+/* For the leak snapshots (leaks.c): fn(ctx, stack, kind, count) per
+ * (creating stack, kind) group of open descriptors, reconciled as the
+ * profile (stack 0 = unknown origin). 0 or a negative errno. */
+int nprof__fd_each_group(void (*fn)(void *ctx, uint32_t stack, const char *kind,
+				    int64_t count), void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* heap.c: the heap and allocs profiles; fed by malloc_hooks.c          */
+/* ------------------------------------------------------------------ */
+
+/* /debug/pprof/heap: debug=0 proto, debug=1 Go's text, seconds=N delta. */
+void nprof__heap_handle(const struct nprof_req *req, struct nprof_reply *rep);
+
+/* /debug/pprof/allocs: the same data, default_sample_type alloc_space. */
+void nprof__allocs_handle(const struct nprof_req *req, struct nprof_reply *rep);
+
+/* Stacks with a sampled allocation (the index's count, as Go's). */
+long nprof__heap_count(void);
+
+/* Heap samples not recorded because nprof's memory was full, all time. */
+long nprof__heap_dropped(void);
+
+/* For /metrics: process-wide totals, un-sampled as the heap profile's
+ * values; all zero while heap profiling is off. */
+struct nprof_heap_totals {
+	int64_t inuse_bytes, inuse_objects;   /* live now */
+	int64_t alloc_bytes, alloc_objects;   /* since start; never decrease */
+};
+void nprof__heap_totals(struct nprof_heap_totals *t);
+
+/* For the leak snapshots (leaks.c): fn(ctx, stack, bytes, objects) per
+ * stack with live sampled blocks, un-sampled as the heap profile's in-use
+ * values. Lock-free reads, no allocation. */
+void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
+				       int64_t objects), void *ctx);
+
+/* At exit, in the owning process only: writes heap.<pid>.pb.gz and
+ * heap.<pid>.txt into NPROF_OUT when it is set. Preserves errno. */
+void nprof__heap_write_out(void);
+
 /* ------------------------------------------------------------------ */
 /* Profiles' life-cycle hooks, called by core.c                        */
 /* Each module's init runs in nprof_start after configuration and      */
@@ -429,5 +485,122 @@ void nprof__threads_postfork(int child);
 void nprof__fd_init(void);
 void nprof__fd_prefork(void);
 void nprof__fd_postfork(int child);
+
+/* ------------------------------------------------------------------ */
+/* threads.c: the thread registry and the thread profiles              */
+/* ------------------------------------------------------------------ */
+
+/* How a thread's wait duration was obtained. */
+enum {
+	NPROF_WAITK_NONE = 0,     /* no duration (running, stopped, unknown) */
+	NPROF_WAITK_EXACT,        /* nprof saw the wait begin (an interposed primitive) */
+	NPROF_WAITK_SEEN_SINCE,   /* a lower bound: first dump that saw it blocked there */
+};
+
+/* nprof_thread_info.flags */
+#define NPROF_TI_TRUNCATED 0x01        /* the unwinder stopped early */
+#define NPROF_TI_TORN 0x02             /* the thread moved while its stack was read */
+#define NPROF_TI_NOSTACK_RUNNING 0x04  /* running at every look: no stack */
+#define NPROF_TI_NOSTACK_TIME 0x08     /* dump deadline reached before this one */
+#define NPROF_TI_NOSTACK_OTHER 0x10    /* blocked outside a system call, stopped, ... */
+#define NPROF_TI_SELF 0x20             /* the collecting thread itself */
+#define NPROF_TI_GONE 0x40             /* exited during the dump (internal) */
+
+/* One thread as a dump saw it. */
+struct nprof_thread_info {
+	pid_t tid;
+	char name[16];             /* /proc comm */
+	char state;                /* kernel state letter: R S D T Z ... */
+	int is_main;
+	int known_creator;
+	int wait_kind;             /* NPROF_WAITK_* */
+	const char *wait;          /* reason: "pthread_cond_wait", "poll", "running" */
+	char wait_buf[48];         /* storage for a composed reason */
+	int64_t wait_ns;           /* per wait_kind */
+	uint32_t stack;            /* interned stack (innermost first); 0 none */
+	uint32_t creator_stack;    /* stack that called pthread_create; 0 unknown */
+	pid_t creator_tid;
+	int flags;                 /* NPROF_TI_* */
+};
+
+struct nprof_thread_set {
+	struct nprof_thread_info *t;   /* arena; n entries, in tid order */
+	size_t n;
+	size_t exited;             /* listed by the kernel, gone before being read */
+	size_t no_stack;           /* listed without a stack */
+	size_t torn;
+	size_t internal;           /* nprof's own threads, not listed */
+	int unwinder_missing;
+	int64_t time_ns;           /* CLOCK_MONOTONIC when the dump started */
+	int64_t elapsed_ns;
+};
+
+/*
+ * Lists every thread of the process but nprof's own, with its wait
+ * reason and (when want_stacks) its stack, without sending any signal:
+ * blocked threads are unwound from outside (stackwalk.c), running ones are
+ * looked at again a few times and else listed without a stack. Bounded in
+ * time; threads that exit meanwhile are counted, not listed. One
+ * collection at a time (later callers wait). Returns 0 or a negative errno;
+ * free the set with nprof__threads_set_free(). Not for signal handlers.
+ */
+int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks);
+void nprof__threads_set_free(struct nprof_thread_set *s);
+
+/* The pthread_create wrapper's part (preload.c). In the creating thread:
+ * the interned stack that calls pthread_create (0 when not recording),
+ * then, once the thread exists, nprof__threads_created() counts it for
+ * threadcreate. In the new thread, first thing: nprof__threads_started()
+ * registers it. All preserve errno. */
+uint32_t nprof__threads_creating(void);
+void nprof__threads_created(uint32_t creator_stack);
+void nprof__threads_started(uint32_t creator_stack, pid_t creator_tid);
+
+/* Handlers of /debug/pprof/goroutine and /debug/pprof/threadcreate, and
+ * their index counts. */
+void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep);
+void nprof__threadcreate_handle(const struct nprof_req *req, struct nprof_reply *rep);
+long nprof__threads_count(void);
+long nprof__threadcreate_count(void);
+
+/* ------------------------------------------------------------------ */
+/* leaks.c: leak suspects                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * For /metrics (metrics.c): how many suspects of `kind` ("heap",
+ * "threads" or "fds") /debug/pprof/leaks would rank now, over the ring's
+ * whole window; 0 before there are enough snapshots to rank. Must be
+ * cheap (a scrape runs it three times, every few seconds) and must not
+ * wait for a fresh snapshot. Called on an HTTP thread, guard raised.
+ */
+long nprof__leaks_suspects(const char *kind);
+
+/*
+ * Starts the background snapshot thread (one of nprof's own: guard
+ * raised, all signals blocked) that every nprof__cfg.snapshot_s seconds
+ * records heap in-use bytes by stack, threads by (stack, wait reason) and
+ * descriptors by (stack, kind) into a bounded ring. Called by nprof_start
+ * after the profiles' init; logs and carries on without snapshots when the
+ * thread cannot start. nprof__leaks_stop() wakes and joins it (promptly:
+ * at most one snapshot in progress). After fork, the child forgets the
+ * ring and the thread (which does not exist there) without touching locks.
+ */
+void nprof__leaks_start(void);
+void nprof__leaks_stop(void);
+void nprof__leaks_postfork_child(void);
+
+/* GET /debug/pprof/leaks: text table, or format=json (SPEC §4); seconds=N
+ * ranks fresh snapshots taken over the next N seconds. */
+void nprof__leaks_handle(const struct nprof_req *req, struct nprof_reply *rep);
+/* Suspects the ring ranks now (all kinds), for the index. */
+long nprof__leaks_count(void);
+
+/* ------------------------------------------------------------------ */
+/* metrics.c: /metrics, the Prometheus exposition                      */
+/* ------------------------------------------------------------------ */
+
+/* GET /metrics: Prometheus text format 0.0.4 (SPEC §5). */
+void nprof__metrics_handle(const struct nprof_req *req, struct nprof_reply *rep);
 
 #endif /* NPROF_INT_H */

@@ -3,7 +3,8 @@
  * and the bootstrap that finds the real ones.
  *
  * pthread_create: every new thread starts through a small trampoline that
- * arms its CPU timer when a profile runs and marks nprof's own threads
+ * registers it with the threads profile (its creator's stack is captured
+ * in the creating thread), arms its CPU timer when a profile runs and marks nprof's own threads
  * (those created while the creator's hook guard is up, e.g. by
  * libmicrohttpd) as internal: their allocations pass through unrecorded and
  * they are never sampled.
@@ -25,6 +26,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
@@ -62,6 +64,8 @@ void nprof__thread_mark_internal(void)
 {
 	nprof__guard = 1;
 	nprof__block_signals(NULL);
+	/* Named so that a user's `top -H` or thread dump says whose it is. */
+	prctl(PR_SET_NAME, "nprof", 0, 0, 0);
 	pid_t tid = nprof__gettid();
 	for (int i = 0; i < MAX_INTERNAL; i++) {
 		int expect = 0;
@@ -101,11 +105,19 @@ struct start {
 	void *(*fn)(void *);
 	void *arg;
 	int internal;
+	uint32_t creator_stack;  /* threads.c: who called pthread_create */
+	pid_t creator_tid;
 };
 
 static void *trampoline(void *p)
 {
 	struct start s = *(struct start *)p;
+	/* Registered before anything else runs here (even the free below may
+	 * wait on a lock, and a wait wants the thread's entry), so the
+	 * thread's first wait is already attributed; threads.c unregisters it
+	 * at exit. */
+	if (!s.internal)
+		nprof__threads_started(s.creator_stack, s.creator_tid);
 	nprof__arena_free(p);
 	if (s.internal) {
 		nprof__thread_mark_internal();
@@ -138,10 +150,18 @@ NPROF_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	s->fn = fn;
 	s->arg = arg;
 	s->internal = guard != 0;
+	/* The creating stack is captured here, in the creator: the new
+	 * thread cannot see who started it. */
+	uint32_t creator = s->internal ? 0 : nprof__threads_creating();
+	s->creator_stack = creator;
+	s->creator_tid = s->internal ? 0 : nprof__gettid();
 	int rc = real(thread, attr, trampoline, s);
 	if (rc != 0) {
 		nprof__arena_free(s);
 		errno = saved;
+	} else if (guard == 0) {
+		/* `s` may already be freed by the new thread: use the copy. */
+		nprof__threads_created(creator);
 	}
 	return rc;
 }

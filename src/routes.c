@@ -31,12 +31,22 @@ static void cmdline_handle(const struct nprof_req *req, struct nprof_reply *rep)
 /* Kept in name order, as Go's index lists them. Columns: name, index
  * description, count for the index, handler, listed, takes_seconds. */
 const struct nprof_route nprof__routes[] = {
+	{ "allocs", "A sampling of all past memory allocations.",
+	  nprof__heap_count, nprof__allocs_handle, 1, 1 },
 	{ "cmdline", "The command line invocation of the current program.",
 	  NULL, cmdline_handle, 1, 0 },
+	{ "fd", "Open file descriptors, grouped by the stack that created them.",
+	  nprof__fd_count, nprof__fd_handle, 1, 1 },
+	{ "goroutine", "Stack traces of all current threads, with what each waits for and how long.",
+	  nprof__threads_count, nprof__threads_handle, 1, 0 },
+	{ "heap", "A sampling of memory allocations of live objects.",
+	  nprof__heap_count, nprof__heap_handle, 1, 1 },
 	{ "profile", "CPU profile. You can specify the duration in the seconds GET parameter.",
 	  NULL, nprof__cpu_handle, 1, 1 },
 	{ "symbol", "Maps program counters to function names (pprof's remote symbolization).",
 	  NULL, symbol_handle, 0, 0 },
+	{ "threadcreate", "Stack traces that led to the creation of new threads.",
+	  nprof__threadcreate_count, nprof__threadcreate_handle, 1, 0 },
 	{ NULL, NULL, NULL, NULL, 0, 0 },
 };
 

@@ -108,30 +108,115 @@ static void mc_reset(void)
 		mc->valid[i] = -1;
 }
 
-/* Reads the word at `addr` without ever faulting. 0 or -1. */
+/* Copies `len` bytes at `addr` without ever faulting, a cached page at a
+ * time. 0, or -1 when any byte is unreadable. */
+static int read_mem(uintptr_t addr, void *out, size_t len)
+{
+	unsigned char *dst = out;
+	while (len > 0) {
+		uintptr_t base = addr & ~(uintptr_t)(PAGE - 1);
+		int slot = -1;
+		for (int i = 0; i < 4; i++)
+			if (mc->valid[i] >= 0 && mc->base[i] == base) {
+				slot = i;
+				break;
+			}
+		if (slot < 0) {
+			slot = (int)(mc->next++ & 3);
+			struct iovec local = {mc->data[slot], PAGE};
+			struct iovec remote = {(void *)base, PAGE};
+			ssize_t n = process_vm_readv(self_pid, &local, 1, &remote, 1, 0);
+			mc->base[slot] = base;
+			mc->valid[slot] = n < 0 ? 0 : (int)n;
+		}
+		size_t off = addr - base, chunk = PAGE - off < len ? PAGE - off : len;
+		if ((int)(off + chunk) > mc->valid[slot])
+			return -1;
+		memcpy(dst, mc->data[slot] + off, chunk);
+		dst += chunk;
+		addr += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/* Reads the stack slot at `addr`. 0 or -1. */
 static int read_word(uintptr_t addr, uint64_t *out)
 {
 	if (addr & 7)
 		return -1;           /* stack slots are aligned; anything else is garbage */
-	uintptr_t base = addr & ~(uintptr_t)(PAGE - 1);
-	int slot = -1;
-	for (int i = 0; i < 4; i++)
-		if (mc->valid[i] >= 0 && mc->base[i] == base) {
-			slot = i;
-			break;
-		}
-	if (slot < 0) {
-		slot = (int)(mc->next++ & 3);
-		struct iovec local = {mc->data[slot], PAGE};
-		struct iovec remote = {(void *)base, PAGE};
-		ssize_t n = process_vm_readv(self_pid, &local, 1, &remote, 1, 0);
-		mc->base[slot] = base;
-		mc->valid[slot] = n < 0 ? 0 : (int)n;
+	return read_mem(addr, out, 8);
+}
+
+/* True when the bytes before `ra` end with a call instruction: E8 rel32,
+ * or FF /2 (indirect call) in its register, disp8, disp32 and SIB forms. */
+static int follows_call(uintptr_t ra)
+{
+	unsigned char b[8];
+	if (ra < 8 || read_mem(ra - 8, b, 8) < 0)
+		return 0;
+	const unsigned char *e = b + 8;       /* e[-k] is the byte at ra - k */
+	if (e[-5] == 0xe8)
+		return 1;
+	if (e[-2] == 0xff && (e[-1] & 0x38) == 0x10)
+		return 1;
+	if (e[-3] == 0xff && (e[-2] & 0x38) == 0x10)
+		return 1;
+	if (e[-6] == 0xff && (e[-5] & 0x38) == 0x10)
+		return 1;
+	if (e[-7] == 0xff && (e[-6] & 0x38) == 0x10)
+		return 1;
+	return 0;
+}
+
+/*
+ * For a frame whose CFA is rbp-based (a function built with frame
+ * pointers, such as nprof's own hooks) when rbp is unknown because every
+ * frame below it left rbp alone: find the frame record [saved rbp, return
+ * address] by scanning up from the stack pointer, accepting the first slot
+ * whose next word is a return address right after a call instruction and
+ * whose saved rbp is 0 or further up the stack. Returns the slot (the
+ * frame's rbp) or 0.
+ */
+static const struct rule *rule_for(uintptr_t addr);
+
+/* The return address of the frame above a candidate frame record `a`
+ * ([saved rbp, ra] at a), by that caller's own rule: a second witness
+ * that rejects code pointers that merely sit on the stack. 1 when it too
+ * follows a call (or the caller is the outermost frame). */
+static int record_checks_out(uint64_t a, uint64_t saved, uint64_t ra)
+{
+	struct rule r2 = *rule_for((uintptr_t)ra - 1);
+	if (!r2.ok)
+		return 0;
+	uint64_t base;
+	if (r2.cfa_reg == R_RSP)
+		base = a + 16;
+	else if (r2.cfa_reg == R_RBP && saved != 0)
+		base = saved;
+	else
+		return 0;
+	uint64_t cfa2 = base + (uint64_t)r2.cfa_off, ra2;
+	int k = NTRACKED - 1;                 /* tracked[NTRACKED - 1] is R_RA */
+	if (r2.kind[k] == RK_UNDEF)
+		return 1;
+	if (r2.kind[k] != RK_OFFSET || cfa2 <= a ||
+	    read_word(cfa2 + (uint64_t)(int64_t)r2.off[k], &ra2) < 0)
+		return 0;
+	return ra2 > 4096 && follows_call((uintptr_t)ra2);
+}
+
+static uint64_t find_frame_record(uint64_t sp)
+{
+	for (uint64_t a = (sp + 7) & ~7ULL; a < sp + 2048; a += 8) {
+		uint64_t saved, ra;
+		if (read_word(a, &saved) < 0 || read_word(a + 8, &ra) < 0)
+			return 0;
+		if (saved != 0 && (saved <= a || saved - a > (64u << 20)))
+			continue;
+		if (ra > 4096 && follows_call((uintptr_t)ra) && record_checks_out(a, saved, ra))
+			return a;
 	}
-	size_t off = addr - base;
-	if ((int)(off + 8) > mc->valid[slot])
-		return -1;
-	memcpy(out, mc->data[slot] + off, 8);
 	return 0;
 }
 
@@ -317,7 +402,15 @@ int nprof__walk_remote(uintptr_t sp, uintptr_t pc, uintptr_t *pcs, int max, int 
 	 * are return addresses: look up the call instruction (pc - 1). */
 	uintptr_t lookup = pc;
 	while (n < max) {
-		const struct rule *r = rule_for(lookup);
+		/* A copy: the scan below may look up (and evict) other rules. */
+		const struct rule rule = *rule_for(lookup), *r = &rule;
+		if (r->ok && r->cfa_reg == R_RBP && !(known & (1u << R_RBP))) {
+			uint64_t rec = find_frame_record(regs[R_RSP]);
+			if (rec != 0) {
+				regs[R_RBP] = rec;
+				known |= 1u << R_RBP;
+			}
+		}
 		if (!r->ok || !(known & (1u << r->cfa_reg))) {
 			*flags |= NPROF_WALK_TRUNCATED;
 			break;

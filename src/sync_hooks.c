@@ -17,13 +17,13 @@
  * nprof__wait_end pair (threads_int.h); the block and mutex profiles add
  * their sampling there.
  *
- * Real functions: mutex and rwlock locks are called through glibc's
- * public aliases (__pthread_mutex_lock, ...), so they need no dlsym and
- * work before nprof's constructor ran; the rest are resolved with dlvsym
+ * Real functions are resolved in the constructor with dlvsym
  * at the version the program links against today (pthread_cond_wait's
  * default is GLIBC_2.3.2; plain dlsym would return the 2.2.5 compatibility
  * version, whose condition variable layout is different), with dlsym as a
- * fallback for other C libraries.
+ * fallback for other C libraries. A contended mutex or rwlock met before
+ * the constructor ran (another library's constructor) is waited for by
+ * polling its trylock, since resolving could itself take a lock.
  *
  * errno: pthread functions report errors by return value; sem_wait and
  * sem_timedwait set errno, which nothing here touches after the real call.
@@ -37,11 +37,10 @@
 #include <pthread.h>
 #include <semaphore.h>
 
-/* glibc's public aliases of the lock functions. */
-extern int __pthread_mutex_lock(pthread_mutex_t *m);
-extern int __pthread_rwlock_rdlock(pthread_rwlock_t *l);
-extern int __pthread_rwlock_wrlock(pthread_rwlock_t *l);
+#include <sched.h>
 
+typedef int (*mutex_lock_fn)(pthread_mutex_t *);
+typedef int (*rwlock_lock_fn)(pthread_rwlock_t *);
 typedef int (*cond_wait_fn)(pthread_cond_t *, pthread_mutex_t *);
 typedef int (*cond_timedwait_fn)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
 typedef int (*cond_clockwait_fn)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
@@ -58,6 +57,9 @@ typedef int (*clockjoin_fn)(pthread_t, void **, clockid_t, const struct timespec
 typedef int (*barrier_wait_fn)(pthread_barrier_t *);
 
 static struct {
+	mutex_lock_fn mutex_lock;
+	rwlock_lock_fn rwlock_rdlock;
+	rwlock_lock_fn rwlock_wrlock;
 	cond_wait_fn cond_wait;
 	cond_timedwait_fn cond_timedwait;
 	cond_clockwait_fn cond_clockwait;
@@ -90,6 +92,9 @@ static void resolve_all(void)
 	int saved = errno;
 	int guard = nprof__guard;
 	nprof__guard = 1;
+	real.mutex_lock = (mutex_lock_fn)resolve("pthread_mutex_lock", "GLIBC_2.2.5");
+	real.rwlock_rdlock = (rwlock_lock_fn)resolve("pthread_rwlock_rdlock", "GLIBC_2.34");
+	real.rwlock_wrlock = (rwlock_lock_fn)resolve("pthread_rwlock_wrlock", "GLIBC_2.34");
 	real.cond_wait = (cond_wait_fn)resolve("pthread_cond_wait", "GLIBC_2.3.2");
 	real.cond_timedwait = (cond_timedwait_fn)resolve("pthread_cond_timedwait", "GLIBC_2.3.2");
 	real.cond_clockwait = (cond_clockwait_fn)resolve("pthread_cond_clockwait", "GLIBC_2.34");
@@ -170,7 +175,15 @@ NPROF_API int pthread_mutex_lock(pthread_mutex_t *m)
 		return rc;
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_MUTEX_LOCK, m);
-	rc = __pthread_mutex_lock(m);
+	mutex_lock_fn f = real.mutex_lock;
+	if (NPROF_UNLIKELY(f == NULL)) {
+		/* Before the constructor (another library's constructor locking):
+		 * resolving could itself lock; wait by polling instead. */
+		while ((rc = pthread_mutex_trylock(m)) == EBUSY)
+			sched_yield();
+		return rc;
+	}
+	rc = f(m);
 	nprof__wait_end(&w);
 	return rc;
 }
@@ -211,7 +224,13 @@ NPROF_API int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 		return rc;
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_RWLOCK_RDLOCK, l);
-	rc = __pthread_rwlock_rdlock(l);
+	rwlock_lock_fn f = real.rwlock_rdlock;
+	if (NPROF_UNLIKELY(f == NULL)) {
+		while ((rc = pthread_rwlock_tryrdlock(l)) == EBUSY)
+			sched_yield();
+		return rc;
+	}
+	rc = f(l);
 	nprof__wait_end(&w);
 	return rc;
 }
@@ -223,7 +242,13 @@ NPROF_API int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 		return rc;
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_RWLOCK_WRLOCK, l);
-	rc = __pthread_rwlock_wrlock(l);
+	rwlock_lock_fn f = real.rwlock_wrlock;
+	if (NPROF_UNLIKELY(f == NULL)) {
+		while ((rc = pthread_rwlock_trywrlock(l)) == EBUSY)
+			sched_yield();
+		return rc;
+	}
+	rc = f(l);
 	nprof__wait_end(&w);
 	return rc;
 }

@@ -1,0 +1,84 @@
+/*
+ * notifier_leak.c - SCENARIOS.md #4, "the notifier that waits forever"
+ * (websocket signalling server).
+ *
+ * Every connection starts a notifier thread that loops receiving from a
+ * channel and writing each message to the connection's socket. When a
+ * connection closes, the handler closes the socket but forgets to close the
+ * channel, so the notifier blocks in the receive forever (line LEAK).
+ * Connections that end through the orderly path (one in three) close their
+ * channel and their notifier exits, which is not a leak.
+ *
+ * Noise: a stable pool of idle workers.
+ * Usage: notifier_leak [max_leaked]   (default 20000; then it idles)
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chan.h"
+
+struct conn {
+	int fd;
+	struct chan *outbox;
+};
+
+static void *notifier(void *arg)
+{
+	struct conn *c = arg;
+	long msg;
+	while (chan_recv(c->outbox, &msg) == 1) {  /* LEAK: waits forever once the conn is gone */
+		char line[32];
+		int n = snprintf(line, sizeof line, "event %ld\n", msg);
+		if (send(c->fd, line, (size_t)n, MSG_NOSIGNAL) < 0) {
+			/* the peer went away; keep draining, as the original did */
+		}
+	}
+	free(c);
+	return NULL;
+}
+
+static void handle_connection(long id)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return;
+	struct conn *c = malloc(sizeof *c);
+	c->fd = sv[0];
+	c->outbox = chan_new();
+	if (spawn_detached(notifier, c) != 0) {
+		close(sv[0]);
+		close(sv[1]);
+		free(c);
+		return;
+	}
+	chan_send(c->outbox, id);              /* "joined" */
+	chan_send(c->outbox, id + 1);          /* "ready" */
+	struct chan *outbox = c->outbox;
+	if (id % 3 == 0)
+		chan_close(outbox);            /* the orderly path */
+	/* BUG: on the other paths nothing closes the channel. The sockets
+	 * stay open too: the notifier still owns its end. */
+	close(sv[1]);
+}
+
+int main(int argc, char **argv)
+{
+	long max_leaked = argc > 1 ? atol(argv[1]) : 20000;
+	pool_start(8);
+	printf("notifier_leak: pid %d\n", (int)getpid());
+	fflush(stdout);
+	long leaked = 0;
+	for (long id = 1;; id++) {
+		if (leaked >= max_leaked) {
+			sleep(1000);
+			continue;
+		}
+		handle_connection(id);
+		if (id % 3 != 0)
+			leaked++;
+		sleep_ms(3);
+	}
+}
