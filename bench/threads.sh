@@ -31,6 +31,7 @@ secs() {
 	echo "$(now) - $t0" | bc
 }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 table=$tmp/table
 {
 	echo "| threads | nprof debug=2 (s) | nprof collection (ms) | eu-stack -p (s) | gdb thread apply all bt (s) | eu-stack / nprof | gdb / nprof |"
@@ -73,7 +74,7 @@ mkdir -p bench/results
 {
 	echo "# Thread dumps"
 	echo
-	echo "$(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r)"
+	echo "$(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r); load average before: $load0"
 	echo
 	cat "$tmp/result"
 } >bench/results/threads.md

@@ -198,4 +198,10 @@ extern const char nprof_cli_diff_usage[];
 int nprof_cli_cmd_top(int argc, char **argv);
 int nprof_cli_cmd_diff(int argc, char **argv);
 
+/* leaks.c, watch.c: the leak suspects, once or as a refreshing view. */
+extern const char nprof_cli_leaks_usage[];
+extern const char nprof_cli_watch_usage[];
+int nprof_cli_cmd_leaks(int argc, char **argv);
+int nprof_cli_cmd_watch(int argc, char **argv);
+
 #endif /* NPROF_CLI_H */

@@ -147,7 +147,7 @@ static void *pool_worker(void *arg)
 	pthread_mutex_lock(&pool_mu);
 	for (;;) {
 		while (pool_jobs == 0)
-			pthread_cond_wait(&pool_cv, &pool_mu);
+			pthread_cond_wait(&pool_cv, &pool_mu); /* NOISE: stable pool */
 		pool_jobs--;
 	}
 	return NULL;

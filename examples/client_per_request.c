@@ -103,18 +103,18 @@ static void start_pool(void)
 	}
 	for (int i = 0; i < 4; i++) {
 		pthread_t t;
-		pthread_create(&t, &small_stack, pool_worker, NULL);
+		pthread_create(&t, &small_stack, pool_worker, NULL); /* NOISE: stable pool */
 	}
-	routes = malloc(1 << 20);
+	routes = malloc(1 << 20);               /* NOISE: table built once */
 	memset(routes, 1, 1 << 20);
-	access_log = fopen("/dev/null", "w");
+	access_log = fopen("/dev/null", "w");   /* NOISE: log opened once */
 }
 
 static __attribute__((noinline)) void handle_request(int n)
 {
-	char *scratch = malloc(16384);          /* per-request scratch, freed */
+	char *scratch = malloc(16384);          /* NOISE: per-request scratch, freed */
 	memset(scratch, n & 0xff, 16384);
-	struct client *c = client_new();        /* a new client every request */
+	struct client *c = client_new();        /* LEAK: a new client every request, never closed */
 	fprintf(access_log, "request %d via client fd %d %d\n", n, c->fd, scratch[n % 16384]);
 	free(scratch);
 	pthread_mutex_lock(&pool_lock);

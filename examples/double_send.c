@@ -8,8 +8,9 @@
  * worker blocks in chan_send forever. Threads climb; the thread profile
  * (goroutine?debug=1) shows almost all of them on the line marked LEAK.
  *
- * Noise that must not be reported: a stable pool of idle workers.
- * Usage: double_send [max_leaked]   (default 20000; then it idles)
+ * Noise that must not be reported: a stable pool of idle workers, the
+ * risk rules loaded once at start, and a request buffer per job, freed.
+ * Usage: double_send [max_leaked]   (default 3000; then it idles)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,30 @@ struct job {
 	long id;
 	struct chan *result;
 };
+
+/* The risk rules, loaded once at start: a big table that never changes. */
+#define RULES (512 * 1024)
+static long *rules;
+
+static void load_rules(void)
+{
+	rules = malloc(RULES * sizeof *rules);  /* NOISE: table built once */
+	for (long i = 0; i < RULES; i++)
+		rules[i] = i * 13 % 97;
+}
+
+/* The dispatcher formats each job's request in a scratch buffer, freed
+ * once the job is handed over. */
+static long format_request(long id)
+{
+	char *req = malloc(64 * 1024);          /* NOISE: per-request scratch */
+	int n = snprintf(req, 64 * 1024, "job=%ld rule=%ld", id, rules[id % RULES]);
+	long sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += req[i];
+	free(req);
+	return sum;
+}
 
 /* One in four lookups misses. */
 static int cache_lookup(long id, long *score)
@@ -46,8 +71,9 @@ static void *score_job(void *arg)
 
 int main(int argc, char **argv)
 {
-	long max_leaked = argc > 1 ? atol(argv[1]) : 20000;
+	long max_leaked = argc > 1 ? atol(argv[1]) : 3000;
 	pool_start(8);
+	load_rules();
 	printf("double_send: pid %d\n", (int)getpid());
 	fflush(stdout);
 	long leaked = 0;
@@ -58,6 +84,8 @@ int main(int argc, char **argv)
 		}
 		struct job *j = malloc(sizeof *j);
 		j->id = id;
+		if (format_request(id) < 0)
+			continue;
 		j->result = chan_new();
 		if (spawn_detached(score_job, j) != 0) {
 			free(j);

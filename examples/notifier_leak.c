@@ -9,8 +9,9 @@
  * Connections that end through the orderly path (one in three) close their
  * channel and their notifier exits, which is not a leak.
  *
- * Noise: a stable pool of idle workers.
- * Usage: notifier_leak [max_leaked]   (default 20000; then it idles)
+ * Noise: a stable pool of idle workers, the room directory built once at
+ * start, and a handshake buffer per connection, freed after parsing.
+ * Usage: notifier_leak [max_leaked]   (default 3000; then it idles)
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,8 +41,35 @@ static void *notifier(void *arg)
 	return NULL;
 }
 
+/* The room directory, built once at start. */
+#define ROOMS 65536
+struct room {
+	char name[48];
+	long members;
+};
+static struct room *rooms;
+
+static void build_rooms(void)
+{
+	rooms = calloc(ROOMS, sizeof *rooms);   /* NOISE: table built once */
+	for (int i = 0; i < ROOMS; i++)
+		snprintf(rooms[i].name, sizeof rooms[i].name, "room-%d", i);
+}
+
+/* Parses the websocket handshake in a scratch buffer, freed at once. */
+static long parse_handshake(long id)
+{
+	char *hs = malloc(32 * 1024);           /* NOISE: per-request scratch */
+	int n = snprintf(hs, 32 * 1024, "GET /ws?room=%ld HTTP/1.1\r\nUpgrade: websocket\r\n",
+			 id % ROOMS);
+	long room = n > 0 ? id % ROOMS : 0;
+	free(hs);
+	return room;
+}
+
 static void handle_connection(long id)
 {
+	rooms[parse_handshake(id)].members++;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return;
@@ -66,8 +94,9 @@ static void handle_connection(long id)
 
 int main(int argc, char **argv)
 {
-	long max_leaked = argc > 1 ? atol(argv[1]) : 20000;
+	long max_leaked = argc > 1 ? atol(argv[1]) : 3000;
 	pool_start(8);
+	build_rooms();
 	printf("notifier_leak: pid %d\n", (int)getpid());
 	fflush(stdout);
 	long leaked = 0;

@@ -115,8 +115,8 @@ static struct route *routes;
 static void build_once(void)
 {
 	for (int i = 0; i < POOL; i++)
-		pool[i] = malloc(16384);                       /* stable pool */
-	routes = calloc(65536, sizeof *routes);                 /* table built once */
+		pool[i] = malloc(16384);                       /* NOISE: stable pool */
+	routes = calloc(65536, sizeof *routes);                 /* NOISE: table built once */
 	for (int i = 0; i < 65536; i++)
 		snprintf(routes[i].topic, sizeof routes[i].topic, "topic-%d", i);
 }
@@ -158,7 +158,7 @@ static char *receive(void)
 
 static void handle(const char *msg)
 {
-	char *scratch = malloc(2048);                           /* per-request scratch */
+	char *scratch = malloc(2048);                           /* NOISE: per-request scratch */
 	size_t n = strlen(msg);
 	memcpy(scratch, msg, n + 1);
 	volatile int p = routes[n % 65536].partition;

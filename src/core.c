@@ -97,7 +97,7 @@ static int parse_long(const char *s, long *out)
 	return 0;
 }
 
-/* "5s", "500ms", "2m", or a bare number of seconds. */
+/* "5s", "500ms", "2m", "1h", or a bare number of seconds. */
 static int parse_duration(const char *s, double *out)
 {
 	char *end;
@@ -109,6 +109,8 @@ static int parse_duration(const char *s, double *out)
 		v /= 1000;
 	else if (strcmp(end, "m") == 0)
 		v *= 60;
+	else if (strcmp(end, "h") == 0)
+		v *= 3600;
 	else if (strcmp(end, "s") != 0 && *end != '\0')
 		return -EINVAL;
 	if (v < 0.1 || v > 3600)
@@ -175,7 +177,7 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 			*dst = n;
 	} else if (strcmp(key, "cpu_hz") == 0) {
 		if (parse_long(v, &n) < 0 || n <= 0)
-			nprof__log("%s=%s: not a positive number; using 100", var, v), c->cpu_hz = 100;
+			nprof__log("%s=%s: want a whole number from 1 to 1000; using 100", var, v), c->cpu_hz = 100;
 		else if (n > 1000)
 			nprof__log("%s=%s: above 1000; using 1000", var, v), c->cpu_hz = 1000;
 		else
@@ -278,6 +280,7 @@ static void postfork_child(void)
 	nprof__threads_postfork(1);
 	nprof__heap_postfork(1);
 	nprof__sym_postfork_child();
+	nprof__leaks_postfork_child();
 	cached_tid = 0;
 	if (nprof__running) {
 		nprof__running = 0;
@@ -312,6 +315,7 @@ NPROF_API int nprof_start(const char *config)
 	nprof__threads_init();
 	nprof__fd_init();
 	nprof__running = 1;
+	nprof__leaks_start(); /* after the profiles it snapshots */
 	rc = nprof__http_start();
 	if (rc < 0)
 		nprof__running = 0;
@@ -329,6 +333,7 @@ NPROF_API int nprof_stop(void)
 	nprof__guard = 1;
 	pthread_mutex_lock(&life_lock);
 	if (nprof__running && getpid() == nprof__owner_pid) {
+		nprof__leaks_stop(); /* before http: handlers may still read the ring */
 		nprof__http_stop();
 		nprof__running = 0;
 	}

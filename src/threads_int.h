@@ -1,9 +1,10 @@
 /*
  * threads_int.h - private contract between the files of the threads
- * profile: threads.c (the registry, /proc reading, the dumps and their
- * formats), sync_hooks.c (the pthread/semaphore overrides that record why
- * a thread waits) and stackwalk.c (unwinding another thread's stack
- * without signals). Nothing here is used outside those three files; what
+ * profile: threads.c (the registry), threads_collect.c (reading every
+ * thread), threads_report.c (formats, handlers, the dump signal),
+ * sync_hooks.c (the pthread/semaphore overrides that record why a thread
+ * waits) and stackwalk.c (unwinding another thread's stack without
+ * signals). Nothing here is used outside those three files; what
  * other modules need is in nprof_int.h, section "threads.c".
  *
  * The registry entry (struct nprof_tent) is the only structure written by
@@ -143,6 +144,54 @@ static inline void nprof__wait_end(struct nprof_wait *w)
 	 * w->obj) here. */
 	nprof__tent_set(w->t, w->prev_reason, w->prev_since, w->prev_obj);
 }
+
+/* ------------------------------------------------------------------ */
+/* threads.c: the registry, for the other two files                    */
+/* ------------------------------------------------------------------ */
+
+/* A registry entry as a dump copies it. */
+struct nprof_regcopy {
+	pid_t tid;                  /* first: sorted and searched by tid */
+	struct nprof_tent *t;
+	uint32_t creator_stack;
+	pid_t creator_tid;
+};
+
+/* One threadcreate row: threads created from stack `stack`. */
+struct nprof_tc_ent {
+	uint32_t stack;
+	int64_t count;              /* 0: empty slot */
+};
+
+/*
+ * A copy of every live registry entry (arena array of *n, unsorted; NULL
+ * when the arena is full), taken under the registry lock. The entries
+ * pointed to stay valid memory; their tid tells whether they still
+ * belong to the same thread.
+ */
+struct nprof_regcopy *nprof__threads_reg_snapshot(size_t *n);
+
+/* A copy of the threadcreate table (arena array of *n rows) and the total
+ * of threads created; NULL when the arena is full. */
+struct nprof_tc_ent *nprof__threadcreate_copy(size_t *n, int64_t *total);
+
+/*
+ * Removes nprof's own frames from a stack of n return addresses, in place;
+ * returns the new count. With `waits_in_hook` (the thread waits in one of
+ * nprof's overrides) the stack starts at the override's caller (SPEC §3):
+ * the C library frames above the override (futex internals) go too, since
+ * the wait reason names the primitive.
+ */
+int nprof__threads_strip_self(uintptr_t *pcs, int n, int waits_in_hook);
+
+/* threads_collect.c: after fork in the child, forget the collection lock,
+ * the seen-since table and the unwinder's state. */
+void nprof__threads_collect_forget(void);
+
+/* threads_report.c: starts the NPROF_DUMP_SIGNAL thread and handler (once;
+ * nothing when unset), and forgets them after fork in the child. */
+void nprof__threads_dump_signal_start(void);
+void nprof__threads_dump_signal_forget(void);
 
 /* ------------------------------------------------------------------ */
 /* stackwalk.c                                                         */

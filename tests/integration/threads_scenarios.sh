@@ -55,6 +55,16 @@ check_example() {
 	grep -q 'thread:\[' "$T/$ex.raw" || fail "$ex: no thread-name label in the proto"
 	ok "$ex: go tool pprof agrees ($cum threads at $src:$leak_line)"
 
+	# A delta over one second, as Go's goroutine?seconds=N: the leak grows.
+	ucurl "$PID" "/debug/pprof/goroutine?seconds=1" -o "$T/$ex.delta.pb.gz" || fail "$ex: delta"
+	pprof -top -lines -cum -nodecount=200 "$T/$ex.delta.pb.gz" >"$T/$ex.dtop" ||
+		fail "$ex: pprof on the delta: $(cat "$T/pprof.err")"
+	grow=$(awk -v pat="$src:$leak_line" '$0 ~ pat {print $4; exit}' "$T/$ex.dtop")
+	[ -n "$grow" ] && [ "$grow" -gt 0 ] || { cat "$T/$ex.dtop"; fail "$ex: delta shows '$grow' new threads at the leak"; }
+	[ "$(http_status --unix-socket "$(sock_of "$PID")" "http://localhost/debug/pprof/goroutine?seconds=1&debug=1")" = 400 ] ||
+		fail "$ex: seconds with debug=1 must be refused"
+	ok "$ex: a 1-second delta shows $grow new threads at the leak"
+
 	# debug=2: a leaked thread's block has the reason, a duration, the
 	# leaking line and its creator.
 	ucurl "$PID" "/debug/pprof/goroutine?debug=2" -o "$T/$ex.g2" || fail "$ex: debug=2"
@@ -63,8 +73,12 @@ check_example() {
 		fail "$ex: header: $(head -1 "$T/$ex.block")"
 	grep -Eq '^created by [A-Za-z_]+ in thread [0-9]+$' "$T/$ex.block" ||
 		fail "$ex: no created-by line: $(cat "$T/$ex.block")"
-	grep -A1 '^created by' "$T/$ex.block" | grep -Pq "^\t\S*$src:[0-9]+ \+0x[0-9a-f]+$" ||
+	# Its location in Go's form, then the callers up to the program's own
+	# line (the examples create threads through an inlined helper).
+	grep -A1 '^created by' "$T/$ex.block" | grep -Pq "^\t\S+:[0-9]+ \+0x[0-9a-f]+$" ||
 		fail "$ex: created-by location: $(grep -A1 '^created by' "$T/$ex.block")"
+	sed -n '/^created by/,$p' "$T/$ex.block" | grep -q "$src:[0-9]*$" ||
+		fail "$ex: the creating line in $src is missing: $(sed -n '/^created by/,$p' "$T/$ex.block")"
 	# The idle pool is there too, as noise, with its own creator.
 	grep -q 'pool_worker' "$T/$ex.g2" || fail "$ex: idle pool missing from the dump"
 	ok "$ex: debug=2 shows the wait, its duration and the creator"

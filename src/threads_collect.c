@@ -1,0 +1,658 @@
+/*
+ * threads_collect.c - looking at every thread of the process without
+ * disturbing it (nprof__threads_collect), for the thread dumps, the
+ * threads profile and the leak detector's snapshots.
+ *
+ * For each thread in /proc/self/task: its name and state (stat), and from
+ * /proc/self/task/TID/syscall, for a thread blocked in a system call, the
+ * user stack pointer and program counter, from which stackwalk.c unwinds
+ * its stack without sending it any signal. Its wait reason comes from the
+ * registry when it waits in an interposed primitive (exact, with a start
+ * time), else from the kernel (the system call) with a "seen since" lower
+ * bound kept here. docs/internals/threads.md explains the method, the
+ * checks against a thread moving while it is read, and the notations.
+ *
+ * Owns the seen-since table (tid -> where and since when a dump first saw
+ * it blocked; rebuilt by every dump) and dump_lock, which serializes
+ * collections and guards that table and stackwalk.c's caches. Lock order:
+ * dump_lock, then the registry's lock (threads.c), then stacks/arena.
+ *
+ * Signals: nothing here runs in a signal handler, and nothing here sends
+ * one. Everything may allocate (arena; libdw and opendir through malloc,
+ * with the hook guard raised).
+ */
+#include "threads_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* A collection gives up unwinding after this long and lists the rest
+ * without stacks, saying so. */
+#define DUMP_DEADLINE_NS (5LL * 1000000000LL)
+/* Rounds of re-reading threads found running, and the pause between. */
+#define RUNNING_ROUNDS 3
+#define RUNNING_PAUSE_NS 200000L
+
+/* One collection at a time; guards the seen-since table and stackwalk.c. */
+static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---------------------------------------------------------------- */
+/* /proc                                                             */
+/* ---------------------------------------------------------------- */
+
+/* Reads file NAME of a /proc/self/task/TID directory (an O_PATH descriptor:
+ * one path walk per thread, not per file) into buf, NUL-terminated.
+ * Returns the length or -1. */
+static ssize_t read_task_file(int tdir, const char *name, char *buf, size_t cap)
+{
+	int fd = openat(tdir, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n;
+	do
+		n = read(fd, buf, cap - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+struct kstat {
+	char name[16];
+	char state;
+	unsigned long long starttime;
+};
+
+static int parse_stat(const char *s, struct kstat *k)
+{
+	const char *open = strchr(s, '('), *close = strrchr(s, ')');
+	if (open == NULL || close == NULL || close < open || close[1] == '\0')
+		return -1;
+	size_t len = (size_t)(close - open - 1);
+	if (len >= sizeof k->name)
+		len = sizeof k->name - 1;
+	memcpy(k->name, open + 1, len);
+	k->name[len] = '\0';
+	const char *p = close + 2;
+	k->state = *p;
+	/* starttime is field 22; the state is field 3. */
+	for (int field = 3; field < 22 && *p; p++)
+		if (*p == ' ')
+			field++;
+	k->starttime = strtoull(p, NULL, 10);
+	return 0;
+}
+
+struct ksys {
+	int running;          /* "running": no consistent sample */
+	long nr;              /* -1: blocked, but not in a system call */
+	unsigned long long args[6];
+	uintptr_t sp, pc;
+};
+
+static int parse_syscall(const char *s, struct ksys *k)
+{
+	memset(k, 0, sizeof *k);
+	if (strncmp(s, "running", 7) == 0) {
+		k->running = 1;
+		return 0;
+	}
+	char *end;
+	k->nr = strtol(s, &end, 10);
+	if (end == s)
+		return -1;
+	int nargs = k->nr >= 0 ? 6 : 0;
+	for (int i = 0; i < nargs; i++)
+		k->args[i] = strtoull(end, &end, 16);
+	k->sp = (uintptr_t)strtoull(end, &end, 16);
+	k->pc = (uintptr_t)strtoull(end, &end, 16);
+	return 0;
+}
+
+static int same_sys(const struct ksys *a, const struct ksys *b)
+{
+	return a->running == b->running && a->nr == b->nr && a->sp == b->sp && a->pc == b->pc &&
+	       memcmp(a->args, b->args, sizeof a->args) == 0;
+}
+
+/* x86-64 system calls a thread commonly blocks in. */
+static const char *syscall_name(long nr)
+{
+	switch (nr) {
+	case SYS_read: return "read";
+	case SYS_write: return "write";
+	case SYS_readv: return "readv";
+	case SYS_writev: return "writev";
+	case SYS_pread64: return "pread";
+	case SYS_pwrite64: return "pwrite";
+	case SYS_poll: return "poll";
+	case SYS_ppoll: return "ppoll";
+	case SYS_select: return "select";
+	case SYS_pselect6: return "pselect";
+	case SYS_epoll_wait: return "epoll_wait";
+	case SYS_epoll_pwait: return "epoll_wait";
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2: return "epoll_wait";
+#endif
+	case SYS_nanosleep: return "nanosleep";
+	case SYS_clock_nanosleep: return "nanosleep";
+	case SYS_accept: return "accept";
+	case SYS_accept4: return "accept";
+	case SYS_connect: return "connect";
+	case SYS_recvfrom: return "recv";
+	case SYS_recvmsg: return "recvmsg";
+	case SYS_recvmmsg: return "recvmmsg";
+	case SYS_sendto: return "send";
+	case SYS_sendmsg: return "sendmsg";
+	case SYS_futex: return "futex";
+#ifdef SYS_futex_waitv
+	case SYS_futex_waitv: return "futex";
+#endif
+	case SYS_wait4: return "wait";
+	case SYS_waitid: return "wait";
+	case SYS_pause: return "pause";
+	case SYS_rt_sigsuspend: return "sigsuspend";
+	case SYS_rt_sigtimedwait: return "sigwait";
+	case SYS_msgrcv: return "msgrcv";
+	case SYS_msgsnd: return "msgsnd";
+	case SYS_semop: return "semop";
+	case SYS_semtimedop: return "semop";
+	case SYS_flock: return "flock";
+	case SYS_fcntl: return "fcntl";
+	case SYS_open: return "open";
+	case SYS_openat: return "open";
+	case SYS_fsync: return "fsync";
+	case SYS_fdatasync: return "fsync";
+	case SYS_io_getevents: return "io_getevents";
+#ifdef SYS_io_uring_enter
+	case SYS_io_uring_enter: return "io_uring_enter";
+#endif
+	case SYS_mq_timedreceive: return "mq_receive";
+	case SYS_splice: return "splice";
+	case SYS_sendfile: return "sendfile";
+	default: return NULL;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Seen-since: when a dump first saw a thread blocked where it is     */
+/* ---------------------------------------------------------------- */
+
+struct seen {
+	pid_t tid;                      /* first: sorted and searched with cmp_tid */
+	unsigned long long starttime;   /* tells a reused tid apart */
+	long nr;
+	uintptr_t sp, pc;
+	unsigned long long pcount;      /* schedstat: times it ran; ~0 unknown */
+	int64_t first_ns;
+};
+
+static struct seen *seen_tab;       /* sorted by tid; dump_lock */
+static size_t seen_n;
+
+/* Orders tids, and any record whose first member is its tid. */
+static int cmp_tid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+static const struct seen *seen_find(pid_t tid)
+{
+	return seen_n ? bsearch(&tid, seen_tab, seen_n, sizeof *seen_tab, cmp_tid) : NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* Collection                                                        */
+/* ---------------------------------------------------------------- */
+
+static const struct nprof_regcopy *reg_find(const struct nprof_regcopy *r, size_t n, pid_t tid)
+{
+	return n ? bsearch(&tid, r, n, sizeof *r, cmp_tid) : NULL;
+}
+
+/* Reads an entry's wait state consistently (seqlock). */
+static void read_wait(struct nprof_tent *t, pid_t tid, int *reason, int64_t *since,
+		      unsigned *seq)
+{
+	*reason = NPROF_WAIT_NONE;
+	for (int tries = 0; tries < 4; tries++) {
+		unsigned s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
+		if (s1 & 1)
+			continue;
+		int r = atomic_load_explicit(&t->reason, memory_order_relaxed);
+		int64_t since_ns = atomic_load_explicit(&t->since_ns, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&t->seq, memory_order_relaxed) != s1)
+			continue;
+		if (atomic_load_explicit(&t->tid, memory_order_relaxed) != (int)tid)
+			return;
+		*reason = r >= 0 && r < NPROF_WAIT_COUNT ? r : NPROF_WAIT_NONE;
+		*since = since_ns;
+		*seq = s1;
+		return;
+	}
+}
+
+static unsigned long long read_pcount(int tdir)
+{
+	char buf[128];
+	if (read_task_file(tdir, "schedstat", buf, sizeof buf) <= 0)
+		return ~0ULL;
+	char *p = buf;
+	strtoull(p, &p, 10);
+	strtoull(p, &p, 10);
+	return strtoull(p, NULL, 10);
+}
+
+/* Fills the wait description of a thread the registry knows nothing
+ * about from the kernel's view. */
+static void kernel_wait(struct nprof_thread_info *ti, const struct ksys *ks, int have_sys,
+			const struct kstat *kst)
+{
+	const char *name = NULL;
+	if (kst->state == 'T' || kst->state == 't') {
+		name = "stopped";
+	} else if (kst->state == 'Z' || kst->state == 'X') {
+		name = "exiting";
+	} else if (!have_sys) {
+		name = kst->state == 'R' ? "running" : "unknown";
+	} else if (ks->running) {
+		name = "running";
+	} else if (ks->nr < 0) {
+		name = kst->state == 'D' ? "uninterruptible, not in a system call" : "sleeping";
+	} else {
+		name = syscall_name(ks->nr);
+		if (name == NULL) {
+			snprintf(ti->wait_buf, sizeof ti->wait_buf, "syscall %ld", ks->nr);
+			name = ti->wait_buf;
+		}
+	}
+	if (name != ti->wait_buf)
+		snprintf(ti->wait_buf, sizeof ti->wait_buf, "%s%s", name,
+			 kst->state == 'D' && have_sys && ks->nr >= 0 ? ", uninterruptible" : "");
+	ti->wait = ti->wait_buf;
+}
+
+static void set_free(struct nprof_thread_set *s)
+{
+	nprof__arena_free(s->t);
+	s->t = NULL;
+	s->n = 0;
+}
+
+void nprof__threads_set_free(struct nprof_thread_set *s)
+{
+	set_free(s);
+}
+
+/* Lists the tids of /proc/self/task, sorted; arena array in *out. */
+static ssize_t list_tids(pid_t **out)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return -errno;
+	size_t cap = 1024, n = 0;
+	pid_t *t = nprof__arena_alloc(sizeof *t * cap);
+	struct dirent *e;
+	while (t != NULL && (e = readdir(d)) != NULL) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid <= 0)
+			continue;
+		if (n == cap) {
+			pid_t *nt = nprof__arena_realloc(t, sizeof *t * cap * 2);
+			if (nt == NULL) {
+				nprof__arena_free(t);
+				t = NULL;
+				break;
+			}
+			t = nt;
+			cap *= 2;
+		}
+		t[n++] = tid;
+	}
+	closedir(d);
+	if (t == NULL)
+		return -ENOMEM;
+	qsort(t, n, sizeof *t, cmp_tid);
+	*out = t;
+	return (ssize_t)n;
+}
+
+/*
+ * Unwinds one blocked thread; returns the stack's frame count. `t` is the
+ * thread's registry entry when it waits in an interposed primitive, with
+ * the wait's sequence number `seq`.
+ */
+static int walk_blocked(int tdir, pid_t tid, struct ksys *ks, uintptr_t *pcs, int *flags,
+			struct nprof_tent *t, unsigned seq)
+{
+	char buf[256];
+	for (int attempt = 0;; attempt++) {
+		int wf = 0;
+		int n = nprof__walk_remote(ks->sp, ks->pc, pcs, NPROF_MAX_FRAMES, &wf);
+		*flags = wf & NPROF_WALK_TRUNCATED ? NPROF_TI_TRUNCATED : 0;
+		/* In an interposed wait, an unchanged wait sequence proves the
+		 * thread never returned from the override: every frame from the
+		 * override's caller outwards (all that is kept) is intact, even if
+		 * it woke spuriously inside the C library. */
+		if (t != NULL) {
+			if (atomic_load_explicit(&t->seq, memory_order_acquire) == seq &&
+			    atomic_load_explicit(&t->tid, memory_order_relaxed) == (int)tid)
+				return n;
+			*flags |= NPROF_TI_TORN;
+			return n;
+		}
+		/* Did it move while we read its stack? The kernel's answer is
+		 * consistent at each read; two equal answers around the walk mean
+		 * (up to a wake-up and return to the very same call) it did not. */
+		struct ksys again;
+		if (read_task_file(tdir, "syscall", buf, sizeof buf) < 0 ||
+		    parse_syscall(buf, &again) < 0) {
+			*flags |= NPROF_TI_GONE;
+			return n;
+		}
+		if (same_sys(&again, ks))
+			return n;
+		if (attempt == 1 || again.running || again.nr < 0) {
+			*flags |= NPROF_TI_TORN;
+			return n;
+		}
+		*ks = again;
+	}
+}
+
+/* What one look at a thread found, before any unwinding. */
+struct look {
+	int what;                  /* LOOK_INTERNAL, LOOK_GONE, LOOK_OK */
+	struct kstat kst;
+	struct ksys ks;
+	int have_sys;
+	const struct nprof_regcopy *reg;
+	int reason;                /* from the registry, read before the syscall file */
+	int64_t since;
+	unsigned seq;
+};
+enum { LOOK_INTERNAL = 1, LOOK_GONE, LOOK_OK };
+
+/* The inputs of a first look at every thread. */
+struct look_job {
+	const pid_t *tids;
+	size_t n;
+	struct look *out;
+	int taskfd;
+	pid_t me;
+	const struct nprof_regcopy *regs;
+	size_t nregs;
+};
+
+/*
+ * Reads one thread's stat and syscall files. The registry's wait state is
+ * read first, so that an unchanged wait sequence after the unwinding
+ * proves the thread stayed in that one wait all along.
+ */
+static void look_at(const struct look_job *j, pid_t tid, struct look *l)
+{
+	char buf[1024], tname[16];
+	memset(l, 0, sizeof *l);
+	if (nprof__thread_is_internal(tid)) {
+		l->what = LOOK_INTERNAL;
+		return;
+	}
+	l->reg = j->regs ? reg_find(j->regs, j->nregs, tid) : NULL;
+	l->reason = NPROF_WAIT_NONE;
+	if (l->reg != NULL)
+		read_wait(l->reg->t, tid, &l->reason, &l->since, &l->seq);
+	snprintf(tname, sizeof tname, "%d", (int)tid);
+	int tdir = openat(j->taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (tdir < 0 || read_task_file(tdir, "stat", buf, sizeof buf) < 0 ||
+	    parse_stat(buf, &l->kst) < 0) {
+		if (tdir >= 0)
+			close(tdir);
+		l->what = LOOK_GONE;
+		return;
+	}
+	l->have_sys = tid != j->me && read_task_file(tdir, "syscall", buf, sizeof buf) >= 0 &&
+		      parse_syscall(buf, &l->ks) == 0;
+	close(tdir);
+	l->what = LOOK_OK;
+}
+
+/*
+ * First look at every thread, before any unwinding. Reading /proc costs
+ * about 10 µs per file per thread and dominates a dump of blocked threads;
+ * sharing it with helper threads was measured no faster on 2 CPUs (the
+ * kernel serializes much of the lookup), so it stays on one thread.
+ */
+static void look_all(struct look_job *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		look_at(j, j->tids[i], &j->out[i]);
+}
+
+int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks)
+{
+	memset(s, 0, sizeof *s);
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	pthread_mutex_lock(&dump_lock);
+	int64_t t0 = nprof__mono_ns();
+	int rc = 0;
+	pid_t *tids = NULL, *running = NULL;
+	struct nprof_regcopy *regs = NULL;
+	struct seen *nseen = NULL;
+	struct look *looks = NULL;
+	size_t nregs = 0, nseen_n = 0, nrunning = 0;
+	int taskfd = -1;
+
+	if (want_stacks && nprof__walk_begin() < 0)
+		s->unwinder_missing = 1;
+	ssize_t ntids = list_tids(&tids);
+	if (ntids < 0) {
+		rc = (int)ntids;
+		goto out;
+	}
+	taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->t = nprof__arena_alloc(sizeof *s->t * (size_t)(ntids + 1));
+	nseen = nprof__arena_alloc(sizeof *nseen * (size_t)(ntids + 1));
+	looks = nprof__arena_alloc(sizeof *looks * (size_t)(ntids + 1));
+	running = nprof__arena_alloc(sizeof *running * (size_t)(ntids + 1));
+	if (taskfd < 0 || s->t == NULL || nseen == NULL || looks == NULL || running == NULL) {
+		rc = taskfd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+
+	/* A copy of the registry, so that its lock is not held while reading
+	 * /proc. Entries stay valid memory even if their thread exits. */
+	regs = nprof__threads_reg_snapshot(&nregs);
+	if (regs != NULL)
+		qsort(regs, nregs, sizeof *regs, cmp_tid);
+
+	pid_t me = nprof__gettid();
+	pid_t main_tid = getpid();
+	int64_t deadline = t0 + DUMP_DEADLINE_NS;
+	struct look_job job = {
+		.tids = tids, .n = (size_t)ntids, .out = looks, .taskfd = taskfd, .me = me,
+		.regs = regs, .nregs = nregs,
+	};
+	look_all(&job);
+
+	for (int round = 0; round <= RUNNING_ROUNDS; round++) {
+		/* Round 0 visits every thread; later rounds look again at the
+		 * threads that were running, in case they have blocked since. */
+		size_t count = round == 0 ? (size_t)ntids : nrunning;
+		size_t still = 0;
+		if (round > 0) {
+			if (nrunning == 0)
+				break;
+			struct timespec ts = {0, RUNNING_PAUSE_NS};
+			nanosleep(&ts, NULL);
+		}
+		for (size_t i = 0; i < count; i++) {
+			pid_t tid = round == 0 ? tids[i] : running[i];
+			struct look again, *l = &looks[i];
+			if (round > 0) {
+				look_at(&job, tid, &again);
+				l = &again;
+			}
+			if (l->what == LOOK_INTERNAL) {
+				s->internal++;
+				continue;
+			}
+			if (l->what == LOOK_GONE) {
+				s->exited++;
+				continue;
+			}
+			struct ksys ks = l->ks;
+			int have_sys = l->have_sys;
+			if (have_sys && ks.running && round < RUNNING_ROUNDS &&
+			    nprof__mono_ns() < deadline) {
+				running[still++] = tid;
+				continue;
+			}
+			struct nprof_thread_info ti;
+			memset(&ti, 0, sizeof ti);
+			ti.tid = tid;
+			ti.is_main = tid == main_tid;
+			memcpy(ti.name, l->kst.name, sizeof ti.name);
+			ti.state = l->kst.state;
+			int reason = l->reason;
+			if (l->reg != NULL) {
+				ti.creator_stack = l->reg->creator_stack;
+				ti.creator_tid = l->reg->creator_tid;
+				ti.known_creator = l->reg->creator_stack != 0 || l->reg->creator_tid != 0;
+			}
+			char tname[16];
+			snprintf(tname, sizeof tname, "%d", (int)tid);
+			int tdir = -1;
+			uintptr_t pcs[NPROF_MAX_FRAMES];
+			int n = 0;
+			if (tid == me) {
+				if (want_stacks)
+					n = nprof__unwind_here(pcs, NPROF_MAX_FRAMES, 0);
+				n = nprof__threads_strip_self(pcs, n, 0);
+				snprintf(ti.wait_buf, sizeof ti.wait_buf, "running");
+				ti.wait = ti.wait_buf;
+				ti.flags |= NPROF_TI_SELF;
+			} else if (have_sys && !ks.running && ks.nr >= 0 && ks.sp != 0 && want_stacks) {
+				if (nprof__mono_ns() < deadline) {
+					int f = 0;
+					if (reason == NPROF_WAIT_NONE)
+						tdir = openat(taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
+					n = walk_blocked(tdir, tid, &ks, pcs, &f,
+							 reason != NPROF_WAIT_NONE ? l->reg->t : NULL, l->seq);
+					ti.flags |= f;
+					n = nprof__threads_strip_self(pcs, n, reason != NPROF_WAIT_NONE);
+				} else {
+					ti.flags |= NPROF_TI_NOSTACK_TIME;
+				}
+			} else if (have_sys && ks.running) {
+				ti.flags |= NPROF_TI_NOSTACK_RUNNING;
+			} else if (want_stacks) {
+				ti.flags |= NPROF_TI_NOSTACK_OTHER;
+			}
+			if (ti.flags & NPROF_TI_GONE) {
+				if (tdir >= 0)
+					close(tdir);
+				s->exited++;
+				continue;
+			}
+			if (n > 0)
+				ti.stack = nprof__stack_intern(pcs, n);
+			if (tid != me) {
+				if (reason != NPROF_WAIT_NONE) {
+					ti.wait = nprof__wait_names[reason];
+					ti.wait_kind = NPROF_WAITK_EXACT;
+					ti.wait_ns = t0 - l->since;
+				} else {
+					kernel_wait(&ti, &ks, have_sys, &l->kst);
+				}
+			}
+			/* Seen-since bookkeeping for waits only the kernel knows. */
+			if (have_sys && !ks.running && ks.nr >= 0 && reason == NPROF_WAIT_NONE) {
+				if (tdir < 0)
+					tdir = openat(taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
+				unsigned long long pc_now = tdir >= 0 ? read_pcount(tdir) : ~0ULL;
+				const struct seen *old = seen_find(tid);
+				struct seen *ns = &nseen[nseen_n++];
+				*ns = (struct seen){tid, l->kst.starttime, ks.nr, ks.sp, ks.pc, pc_now, t0};
+				if (old != NULL && old->starttime == l->kst.starttime && old->nr == ks.nr &&
+				    old->sp == ks.sp && old->pc == ks.pc &&
+				    (pc_now == ~0ULL || old->pcount == pc_now))
+					ns->first_ns = old->first_ns;
+				if (ti.wait_kind == NPROF_WAITK_NONE) {
+					ti.wait_kind = NPROF_WAITK_SEEN_SINCE;
+					ti.wait_ns = t0 - ns->first_ns;
+				}
+			}
+			if (tdir >= 0)
+				close(tdir);
+			if (ti.flags & NPROF_TI_TORN)
+				s->torn++;
+			if (ti.flags & (NPROF_TI_NOSTACK_RUNNING | NPROF_TI_NOSTACK_TIME |
+					NPROF_TI_NOSTACK_OTHER))
+				s->no_stack++;
+			s->t[s->n] = ti;
+			if (ti.wait == ti.wait_buf)   /* it pointed into the local copy */
+				s->t[s->n].wait = s->t[s->n].wait_buf;
+			s->n++;
+		}
+		nrunning = still;
+	}
+	/* The seen table is rebuilt from this dump: threads that are gone
+	 * drop out. It must stay sorted by tid for lookups. */
+	qsort(nseen, nseen_n, sizeof *nseen, cmp_tid);
+	nprof__arena_free(seen_tab);
+	seen_tab = nseen;
+	seen_n = nseen_n;
+	nseen = NULL;
+out:
+	s->elapsed_ns = nprof__mono_ns() - t0;
+	s->time_ns = t0;
+	if (taskfd >= 0)
+		close(taskfd);
+	nprof__arena_free(tids);
+	nprof__arena_free(regs);
+	nprof__arena_free(nseen);
+	nprof__arena_free(looks);
+	nprof__arena_free(running);
+	pthread_mutex_unlock(&dump_lock);
+	nprof__guard = guard;
+	if (rc < 0)
+		set_free(s);
+	return rc;
+}
+
+long nprof__threads_count(void)
+{
+	long n = 0;
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid > 0 && !nprof__thread_is_internal(tid))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+void nprof__threads_collect_forget(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	dump_lock = fresh;
+	seen_tab = NULL;
+	seen_n = 0;
+	nprof__walk_forget();
+}

@@ -1,0 +1,687 @@
+/*
+ * threads_report.c - what the thread profiles look like: the
+ * /debug/pprof/goroutine handler (debug=0 proto, debug=1 Go's grouped
+ * text, debug=2 one block per thread), /debug/pprof/threadcreate, and the
+ * NPROF_DUMP_SIGNAL dump to stderr. The data comes from
+ * nprof__threads_collect (threads_collect.c) and the registry
+ * (threads.c); formats and notations are in docs/internals/threads.md.
+ *
+ * Symbolization: each request opens one symbolizer session and caches
+ * addresses (struct symc), since ten thousand threads share a few dozen.
+ *
+ * Signals: the only code here that runs in a signal handler is
+ * dump_signal_handler, which writes one byte to a pipe (async-signal-safe)
+ * and returns; a dedicated nprof thread (all signals blocked) does the
+ * dump. Locking: none of its own; handlers run on HTTP threads, several at
+ * once (collections serialize inside threads_collect.c).
+ */
+#include "threads_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- */
+/* Text output                                                       */
+/* ---------------------------------------------------------------- */
+
+/* Symbolization with a per-request cache of addresses. */
+#define SYMC_SLOTS 8192
+#define SYMC_FRAMES 8
+struct symc_ent {
+	uintptr_t pc;                 /* the address looked up (return address - 1) */
+	int n;
+	struct nprof_frame f[SYMC_FRAMES];
+};
+struct symc {
+	struct nprof_symtab *st;
+	struct symc_ent *tab;
+	size_t used;
+};
+
+static void symc_open(struct symc *c)
+{
+	c->st = nprof__sym_open();
+	c->tab = nprof__arena_alloc(sizeof *c->tab * SYMC_SLOTS);
+	c->used = 0;
+}
+
+static void symc_close(struct symc *c)
+{
+	if (c->st != NULL)
+		nprof__sym_close(c->st);
+	nprof__arena_free(c->tab);
+}
+
+/* The frames at `addr` (innermost inlined first); count, 0 unknown. */
+static int symc_lookup(struct symc *c, uintptr_t addr, const struct nprof_frame **out)
+{
+	static NPROF_TLS struct nprof_frame tmp[SYMC_FRAMES];
+	if (c->st == NULL)
+		return 0;
+	if (c->tab == NULL || c->used >= SYMC_SLOTS / 2) {
+		int n = nprof__sym_lookup(c->st, addr, tmp, SYMC_FRAMES);
+		*out = tmp;
+		return n;
+	}
+	size_t i = (size_t)((addr * 0x9e3779b97f4a7c15ULL) >> 51) & (SYMC_SLOTS - 1);
+	while (c->tab[i].pc != 0 && c->tab[i].pc != addr)
+		i = (i + 1) & (SYMC_SLOTS - 1);
+	if (c->tab[i].pc == 0) {
+		c->tab[i].pc = addr;
+		c->tab[i].n = nprof__sym_lookup(c->st, addr, c->tab[i].f, SYMC_FRAMES);
+		c->used++;
+	}
+	*out = c->tab[i].f;
+	return c->tab[i].n;
+}
+
+static void fmt_duration(char *out, size_t cap, int64_t ns)
+{
+	int64_t s = ns < 0 ? 0 : ns / 1000000000LL;
+	if (s >= 60)
+		snprintf(out, cap, "%" PRId64 " minute%s", s / 60, s / 60 == 1 ? "" : "s");
+	else
+		snprintf(out, cap, "%" PRId64 " second%s", s, s == 1 ? "" : "s");
+}
+
+/* "[reason, 3 minutes]" / "[poll, ≥2 minutes (seen since)]" / "[running]". */
+static void fmt_wait(const struct nprof_thread_info *ti, char *out, size_t cap)
+{
+	char d[48];
+	const char *w = ti->wait != NULL && ti->wait[0] != '\0' ? ti->wait : "unknown";
+	switch (ti->wait_kind) {
+	case NPROF_WAITK_EXACT:
+		fmt_duration(d, sizeof d, ti->wait_ns);
+		snprintf(out, cap, "%s, %s", w, d);
+		break;
+	case NPROF_WAITK_SEEN_SINCE:
+		fmt_duration(d, sizeof d, ti->wait_ns);
+		snprintf(out, cap, "%s, \xe2\x89\xa5%s (seen since)", w, d);
+		break;
+	default:
+		snprintf(out, cap, "%s", w);
+	}
+}
+
+/* Why a thread has no (complete) stack, for the text forms. */
+static const char *stack_note(int flags)
+{
+	if (flags & NPROF_TI_NOSTACK_RUNNING)
+		return "stack not captured: the thread was running";
+	if (flags & NPROF_TI_NOSTACK_TIME)
+		return "stack not captured: dump time limit reached";
+	if (flags & NPROF_TI_NOSTACK_OTHER)
+		return "stack not captured: not blocked in a system call";
+	if (flags & NPROF_TI_TORN)
+		return "stack possibly torn: the thread moved while it was read";
+	if (flags & NPROF_TI_TRUNCATED)
+		return "stack truncated: no unwind information beyond this frame";
+	return NULL;
+}
+
+/* One frame group of debug=2: "func(...)\n\tfile:line +0xoff\n". */
+static void put_frames2(struct nprof_buf *b, struct symc *c, uintptr_t pc)
+{
+	const struct nprof_frame *f;
+	int n = symc_lookup(c, pc - 1, &f);
+	if (n == 0) {
+		nprof__buf_printf(b, "0x%" PRIxPTR "(...)\n\t?\n", pc);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *fn = f[i].function[0] ? f[i].function : "??";
+		nprof__buf_printf(b, "%s(...)\n\t%s", fn, f[i].file[0] ? f[i].file : "?");
+		if (f[i].line > 0)
+			nprof__buf_printf(b, ":%d", f[i].line);
+		if (i == n - 1)
+			nprof__buf_printf(b, " +0x%" PRIxPTR, f[i].symoff);
+		nprof__buf_putc(b, '\n');
+	}
+}
+
+static void put_notes(struct nprof_buf *b, const struct nprof_thread_set *s)
+{
+	if (s->exited)
+		nprof__buf_printf(b, "# nprof: %zu thread(s) exited during the dump and are not listed\n",
+				  s->exited);
+	if (s->no_stack)
+		nprof__buf_printf(b, "# nprof: %zu thread(s) listed without a stack (see each one)\n",
+				  s->no_stack);
+	if (s->torn)
+		nprof__buf_printf(b, "# nprof: %zu stack(s) possibly torn (the thread moved while read)\n",
+				  s->torn);
+	nprof__buf_printf(b, "# nprof: %zu threads collected in %.1f ms\n", s->n,
+			  (double)s->elapsed_ns / 1e6);
+	if (s->unwinder_missing)
+		nprof__buf_printf(b, "# nprof: no unwind information available; stacks hold the "
+				  "blocked call only\n");
+}
+
+/* True for an address in a system library (the C and C++ runtimes):
+ * std::thread and other wrappers call pthread_create from there, and
+ * "created by std::thread::_M_start_thread" would say nothing. */
+static int in_system_lib(struct symc *c, uintptr_t addr)
+{
+	const struct nprof_mapping *m = c->st ? nprof__sym_mapping(c->st, addr) : NULL;
+	return m != NULL && (strncmp(m->file, "/lib/", 5) == 0 || strncmp(m->file, "/usr/lib/", 9) == 0 ||
+			     strncmp(m->file, "/lib64/", 7) == 0);
+}
+
+/*
+ * "created by FUNC in thread TID" and its location, as Go prints it, for
+ * the innermost frame of the creating stack outside the system libraries
+ * (an inlined helper if pthread_create was called from one); then, since C
+ * programs often wrap pthread_create, up to three further callers outside
+ * the system libraries as "\tfrom FUNC at file:line".
+ */
+static void put_created_by(struct nprof_buf *b, struct symc *c, pid_t creator,
+			   const uintptr_t *pcs, int n)
+{
+	int k = 0;
+	while (k < n - 1 && in_system_lib(c, pcs[k] - 1))
+		k++;
+	const struct nprof_frame *f;
+	int fn = symc_lookup(c, pcs[k] - 1, &f);
+	nprof__buf_printf(b, "created by %s in thread %d\n",
+			  fn > 0 && f[0].function[0] ? f[0].function : "??", (int)creator);
+	if (fn == 0) {
+		nprof__buf_printf(b, "\t0x%" PRIxPTR "\n", pcs[k]);
+		return;
+	}
+	nprof__buf_printf(b, "\t%s:%d +0x%" PRIxPTR "\n", f[0].file[0] ? f[0].file : "?",
+			  f[0].line, f[fn - 1].symoff);
+	int shown = 0, i = 1;
+	for (int first = k; k < n && shown < 3; k++, i = 0) {
+		if (k > first) {
+			if (in_system_lib(c, pcs[k] - 1))
+				break;      /* the C runtime's start-up frames */
+			fn = symc_lookup(c, pcs[k] - 1, &f);
+		}
+		for (; i < fn && shown < 3; i++, shown++)
+			nprof__buf_printf(b, "\tfrom %s at %s:%d\n",
+					  f[i].function[0] ? f[i].function : "??",
+					  f[i].file[0] ? f[i].file : "?", f[i].line);
+	}
+}
+
+/* debug=2: one block per thread, as Go's full goroutine dump. */
+static void write_debug2(struct nprof_buf *b, const struct nprof_thread_set *s)
+{
+	struct symc c;
+	symc_open(&c);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct nprof_thread_info *ti = &s->t[i];
+		char w[96];
+		fmt_wait(ti, w, sizeof w);
+		nprof__buf_printf(b, "thread %d \"", (int)ti->tid);
+		for (const char *p = ti->name; *p; p++)
+			nprof__buf_putc(b, *p == '"' || *p == '\\' || (unsigned char)*p < 32 ? '?' : *p);
+		nprof__buf_printf(b, "\" [%s]:\n", w);
+		int n = 0;
+		const uintptr_t *pcs = nprof__stack_get(ti->stack, &n);
+		for (int k = 0; k < n; k++)
+			put_frames2(b, &c, pcs[k]);
+		const char *note = stack_note(ti->flags);
+		if (note != NULL)
+			nprof__buf_printf(b, "\t(%s)\n", note);
+		int cn = 0;
+		const uintptr_t *cpcs = nprof__stack_get(ti->creator_stack, &cn);
+		if (cn > 0) {
+			put_created_by(b, &c, ti->creator_tid, cpcs, cn);
+		} else if (!ti->is_main && !ti->known_creator) {
+			nprof__buf_printf(b, "created by ? (before nprof started, or not through "
+					  "pthread_create)\n");
+		}
+		nprof__buf_putc(b, '\n');
+	}
+	symc_close(&c);
+	put_notes(b, s);
+}
+
+/* Groups for debug=1 and the proto. */
+struct group {
+	uint32_t stack;
+	const char *wait;        /* the reason (no duration) */
+	const char *name;        /* thread name, or NULL when not part of the key */
+	int flags;               /* a stack note of a member, for the text */
+	int64_t count;
+};
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return (x->stack > y->stack) - (x->stack < y->stack);
+}
+
+/* Groups the threads by (stack, wait reason[, name]). Arena array. */
+/*
+ * Groups the threads of `nsets` collections by (stack, wait reason[,
+ * name]), each thread counting `signs[k]` (1, or -1 for the base of a
+ * delta). Groups that sum to zero are dropped. Arena array, largest
+ * first, in *out; NULL when out of memory.
+ */
+static size_t make_groups(const struct nprof_thread_set *sets, const int *signs, int nsets,
+			  int by_name, struct group **out)
+{
+	size_t total = 0;
+	for (int k = 0; k < nsets; k++)
+		total += sets[k].n;
+	size_t cap = 16;
+	while (cap < total * 2 + 2)
+		cap *= 2;
+	struct group *tab = nprof__arena_alloc(sizeof *tab * cap);
+	unsigned char *used = nprof__arena_alloc(cap);
+	struct group *g = nprof__arena_alloc(sizeof *g * (total + 1));
+	size_t ng = 0;
+	if (tab == NULL || used == NULL || g == NULL) {
+		nprof__arena_free(tab);
+		nprof__arena_free(used);
+		nprof__arena_free(g);
+		*out = NULL;
+		return 0;
+	}
+	for (int k = 0; k < nsets; k++) {
+		for (size_t i = 0; i < sets[k].n; i++) {
+			const struct nprof_thread_info *ti = &sets[k].t[i];
+			const char *w = ti->wait ? ti->wait : "";
+			const char *nm = by_name ? ti->name : NULL;
+			uint64_t h = ti->stack * 0x9e3779b97f4a7c15ULL;
+			for (const char *p = w; *p; p++)
+				h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+			for (const char *p = nm; p && *p; p++)
+				h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+			size_t j = (size_t)(h >> 20) & (cap - 1);
+			for (;; j = (j + 1) & (cap - 1)) {
+				if (!used[j]) {
+					used[j] = 1;
+					tab[j] = (struct group){ti->stack, w, nm, ti->flags, 0};
+					break;
+				}
+				if (tab[j].stack == ti->stack && strcmp(tab[j].wait, w) == 0 &&
+				    (!by_name || strcmp(tab[j].name, nm) == 0))
+					break;
+			}
+			tab[j].count += signs[k];
+		}
+	}
+	for (size_t j = 0; j < cap; j++)
+		if (used[j] && tab[j].count != 0)
+			g[ng++] = tab[j];
+	nprof__arena_free(tab);
+	nprof__arena_free(used);
+	qsort(g, ng, sizeof *g, cmp_group);
+	*out = g;
+	return ng;
+}
+
+/* The "#\t0xPC\tfunc+0xOFF\tfile:line" lines of one stack, as Go's
+ * printStackRecord. */
+static void put_stack1(struct nprof_buf *b, struct symc *c, const uintptr_t *pcs, int n)
+{
+	for (int k = 0; k < n; k++) {
+		const struct nprof_frame *f;
+		uintptr_t addr = pcs[k] - 1;
+		int fn = symc_lookup(c, addr, &f);
+		if (fn == 0) {
+			nprof__buf_printf(b, "#\t0x%" PRIxPTR "\n", addr);
+			continue;
+		}
+		for (int i = 0; i < fn; i++)
+			nprof__buf_printf(b, "#\t0x%" PRIxPTR "\t%s+0x%" PRIxPTR "\t%s:%d\n", addr,
+					  f[i].function[0] ? f[i].function : "??",
+					  f[fn - 1].symoff, f[i].file[0] ? f[i].file : "?", f[i].line);
+	}
+}
+
+static void put_json_str(struct nprof_buf *b, const char *s)
+{
+	nprof__buf_putc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			nprof__buf_putc(b, '\\');
+		if ((unsigned char)*s < 32)
+			nprof__buf_printf(b, "\\u%04x", (unsigned char)*s);
+		else
+			nprof__buf_putc(b, *s);
+	}
+	nprof__buf_putc(b, '"');
+}
+
+static void write_debug1(struct nprof_buf *b, const struct nprof_thread_set *s)
+{
+	struct group *g;
+	static const int plus[1] = {1};
+	size_t ng = make_groups(s, plus, 1, 0, &g);
+	struct symc c;
+	symc_open(&c);
+	nprof__buf_printf(b, "goroutine profile: total %zu\n", s->n);
+	for (size_t i = 0; i < ng; i++) {
+		int n = 0;
+		const uintptr_t *pcs = nprof__stack_get(g[i].stack, &n);
+		nprof__buf_printf(b, "%" PRId64 " @", g[i].count);
+		for (int k = 0; k < n; k++)
+			nprof__buf_printf(b, " 0x%" PRIxPTR, pcs[k]);
+		nprof__buf_printf(b, "\n# labels: {\"wait\":");
+		put_json_str(b, g[i].wait);
+		nprof__buf_printf(b, "}\n");
+		put_stack1(b, &c, pcs, n);
+		if (n == 0) {
+			const char *note = stack_note(g[i].flags);
+			nprof__buf_printf(b, "#\t(%s)\n", note ? note : "no stack");
+		}
+		nprof__buf_putc(b, '\n');
+	}
+	symc_close(&c);
+	nprof__arena_free(g);
+	put_notes(b, s);
+}
+
+/* ---------------------------------------------------------------- */
+/* Handlers                                                          */
+/* ---------------------------------------------------------------- */
+
+static void reply_oom(struct nprof_reply *rep)
+{
+	nprof__buf_free(&rep->body);
+	nprof__reply_error(rep, 503, "nprof: out of memory building the thread profile");
+}
+
+/*
+ * The proto of `nsets` collections weighted by `signs`: one collection, or
+ * a delta (the later one minus the base, over `duration_ns`), as Go serves
+ * goroutine?seconds=N. Counts of a delta may be negative.
+ */
+static void write_proto(struct nprof_reply *rep, const struct nprof_thread_set *sets,
+			const int *signs, int nsets, int64_t duration_ns)
+{
+	static const struct nprof_value_type types[] = {{"goroutine", "count"}};
+	const struct nprof_thread_set *s = &sets[0];
+	char comment[160];
+	snprintf(comment, sizeof comment,
+		 "nprof threads: %zu listed, %zu exited during the dump, %zu without stack, "
+		 "%zu possibly torn", s->n, s->exited, s->no_stack, s->torn);
+	struct nprof_profile_desc d = {
+		.sample_types = types, .n_sample_types = 1,
+		.period_type = {"goroutine", "count"}, .period = 1,
+		.duration_nanos = duration_ns, .comment = comment,
+	};
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	d.time_nanos = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec - duration_ns;
+	struct group *g;
+	size_t ng = make_groups(sets, signs, nsets, 1, &g);
+	struct nprof_pb *pb = nprof__pb_new(&d);
+	if (pb == NULL || g == NULL) {
+		nprof__pb_free(pb);
+		nprof__arena_free(g);
+		reply_oom(rep);
+		return;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < ng && rc == 0; i++) {
+		int n = 0;
+		const uintptr_t *pcs = nprof__stack_get(g[i].stack, &n);
+		struct nprof_label l[2] = {
+			{.key = "wait", .str = g[i].wait},
+			{.key = "thread", .str = g[i].name},
+		};
+		int64_t v = g[i].count;
+		rc = nprof__pb_add(pb, pcs, n, &v, l, 2);
+	}
+	nprof__arena_free(g);
+	if (rc < 0) {
+		nprof__pb_free(pb);
+		reply_oom(rep);
+		return;
+	}
+	if (nprof__pb_finish(pb, &rep->body) < 0) {
+		reply_oom(rep);
+		return;
+	}
+	rep->content_type = "application/octet-stream";
+	rep->attachment = duration_ns > 0 ? "goroutine-delta" : "goroutine";
+}
+
+/* Waits `seconds`, or until the client hangs up (returns -1 then). */
+static int wait_seconds(const struct nprof_req *req, int seconds)
+{
+	int64_t end = nprof__mono_ns() + (int64_t)seconds * 1000000000LL;
+	for (;;) {
+		int64_t left = end - nprof__mono_ns();
+		if (left <= 0)
+			return 0;
+		if (req->client_gone(req))
+			return -1;
+		struct timespec ts = {0, left < 100000000 ? (long)left : 100000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep)
+{
+	static const int plus[1] = {1}, delta[2] = {1, -1};
+	struct nprof_thread_set s[2];
+	if (req->seconds > 0 && req->debug != 0) {
+		nprof__reply_error(rep, 400, "nprof: seconds is supported with debug=0 only");
+		return;
+	}
+	int rc = nprof__threads_collect(&s[0], 1);
+	if (rc < 0) {
+		nprof__reply_error(rep, 500, "nprof: cannot list the threads: %s", strerror(-rc));
+		return;
+	}
+	if (req->seconds > 0) {
+		/* A delta, as Go's goroutine?seconds=N: the later collection minus
+		 * this one; s[0] becomes the later one. */
+		s[1] = s[0];
+		int64_t t0 = nprof__mono_ns();
+		if (wait_seconds(req, req->seconds) < 0) {
+			nprof__threads_set_free(&s[1]);
+			nprof__reply_error(rep, 499, "nprof: client closed the connection");
+			return;
+		}
+		rc = nprof__threads_collect(&s[0], 1);
+		if (rc < 0) {
+			nprof__threads_set_free(&s[1]);
+			nprof__reply_error(rep, 500, "nprof: cannot list the threads: %s", strerror(-rc));
+			return;
+		}
+		write_proto(rep, s, delta, 2, nprof__mono_ns() - t0);
+		nprof__threads_set_free(&s[1]);
+	} else if (req->debug == 0) {
+		write_proto(rep, s, plus, 1, 0);
+	} else if (req->debug == 1) {
+		write_debug1(&rep->body, &s[0]);
+	} else {
+		write_debug2(&rep->body, &s[0]);
+	}
+	nprof__threads_set_free(&s[0]);
+	if (rep->body.failed)
+		reply_oom(rep);
+}
+
+void nprof__threadcreate_handle(const struct nprof_req *req, struct nprof_reply *rep)
+{
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	/* A copy, so that symbolizing does not hold the registry lock. */
+	size_t n = 0;
+	int64_t total = 0;
+	struct nprof_tc_ent *copy = nprof__threadcreate_copy(&n, &total);
+	if (copy == NULL) {
+		reply_oom(rep);
+		nprof__guard = guard;
+		return;
+	}
+	/* Largest first, as Go prints count profiles. */
+	struct group *g = nprof__arena_alloc(sizeof *g * (n + 1));
+	for (size_t i = 0; g != NULL && i < n; i++)
+		g[i] = (struct group){copy[i].stack, "", NULL, 0, copy[i].count};
+	nprof__arena_free(copy);
+	if (g == NULL) {
+		reply_oom(rep);
+		nprof__guard = guard;
+		return;
+	}
+	qsort(g, n, sizeof *g, cmp_group);
+	if (req->debug >= 1) {
+		struct symc c;
+		symc_open(&c);
+		nprof__buf_printf(&rep->body, "threadcreate profile: total %" PRId64 "\n", total);
+		for (size_t i = 0; i < n; i++) {
+			int np = 0;
+			const uintptr_t *pcs = nprof__stack_get(g[i].stack, &np);
+			nprof__buf_printf(&rep->body, "%" PRId64 " @", g[i].count);
+			for (int k = 0; k < np; k++)
+				nprof__buf_printf(&rep->body, " 0x%" PRIxPTR, pcs[k]);
+			nprof__buf_putc(&rep->body, '\n');
+			put_stack1(&rep->body, &c, pcs, np);
+			nprof__buf_putc(&rep->body, '\n');
+		}
+		symc_close(&c);
+		if (rep->body.failed)
+			reply_oom(rep);
+	} else {
+		static const struct nprof_value_type types[] = {{"threadcreate", "count"}};
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		struct nprof_profile_desc d = {
+			.sample_types = types, .n_sample_types = 1,
+			.period_type = {"threadcreate", "count"}, .period = 1,
+			.time_nanos = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec,
+		};
+		struct nprof_pb *pb = nprof__pb_new(&d);
+		int rc = pb == NULL ? -ENOMEM : 0;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			int np = 0;
+			const uintptr_t *pcs = nprof__stack_get(g[i].stack, &np);
+			rc = nprof__pb_add(pb, pcs, np, &g[i].count, NULL, 0);
+		}
+		if (rc < 0) {
+			nprof__pb_free(pb);
+			reply_oom(rep);
+		} else if (nprof__pb_finish(pb, &rep->body) < 0) {
+			reply_oom(rep);
+		} else {
+			rep->content_type = "application/octet-stream";
+			rep->attachment = "threadcreate";
+		}
+	}
+	nprof__arena_free(g);
+	nprof__guard = guard;
+}
+
+
+/* ---------------------------------------------------------------- */
+/* NPROF_DUMP_SIGNAL                                                 */
+/* ---------------------------------------------------------------- */
+
+static int dump_pipe[2] = {-1, -1};
+
+/* Async-signal-safe: one write to a non-blocking pipe. A full pipe means
+ * a dump is already pending; the byte is not needed. */
+static void dump_signal_handler(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	char c = 1;
+	ssize_t w = write(dump_pipe[1], &c, 1);
+	(void)w;
+	errno = saved;
+}
+
+/* Writes a whole buffer to stderr. */
+static void write_stderr(const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(STDERR_FILENO, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void *dump_thread(void *unused)
+{
+	(void)unused;
+	char c[64];
+	for (;;) {
+		ssize_t r = read(dump_pipe[0], c, sizeof c);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return NULL;
+		if (!nprof__running)
+			continue;
+		struct nprof_buf b = {0};
+		struct nprof_thread_set s;
+		nprof__buf_printf(&b, "nprof: thread dump of pid %d (signal %d)\n\n", (int)getpid(),
+				  nprof__cfg.dump_signal);
+		if (nprof__threads_collect(&s, 1) == 0) {
+			write_debug2(&b, &s);
+			nprof__threads_set_free(&s);
+		} else {
+			nprof__buf_printf(&b, "nprof: cannot list the threads\n");
+		}
+		if (b.failed)
+			nprof__buf_printf(&b, "\nnprof: (dump incomplete: out of memory)\n");
+		write_stderr(b.data ? b.data : "", b.len);
+		nprof__buf_free(&b);
+	}
+}
+
+void nprof__threads_dump_signal_start(void)
+{
+	int sig = nprof__cfg.dump_signal;
+	if (sig <= 0 || dump_pipe[0] >= 0)
+		return;
+	if (pipe2(dump_pipe, O_CLOEXEC) != 0) {
+		nprof__log("NPROF_DUMP_SIGNAL: pipe: %s; dumps off", strerror(errno));
+		return;
+	}
+	fcntl(dump_pipe[1], F_SETFL, O_NONBLOCK);
+	/* Created with the guard up, the thread is one of nprof's own: all
+	 * signals blocked, never listed in dumps. */
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &a, dump_thread, NULL);
+	pthread_attr_destroy(&a);
+	if (rc != 0) {
+		nprof__log("NPROF_DUMP_SIGNAL: cannot start the dump thread: %s; dumps off",
+			   strerror(rc));
+		close(dump_pipe[0]);
+		close(dump_pipe[1]);
+		dump_pipe[0] = dump_pipe[1] = -1;
+		return;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = dump_signal_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	nprof__real_sigaction(sig, &sa, NULL);
+}
+
+void nprof__threads_dump_signal_forget(void)
+{
+	if (dump_pipe[0] >= 0) {
+		/* The dump thread does not exist in a forked child. */
+		close(dump_pipe[0]);
+		close(dump_pipe[1]);
+		dump_pipe[0] = dump_pipe[1] = -1;
+	}
+}
