@@ -12,7 +12,11 @@
 
 CC      ?= cc
 PREFIX  ?= /usr/local
+ifneq ($(SANITIZER),)
+BUILD   ?= build-$(SANITIZER)
+else
 BUILD   ?= build
+endif
 PKGS    := libdw libmicrohttpd zlib
 CLI_PKGS := libcurl zlib
 
@@ -100,18 +104,38 @@ $(BUILD)/tests/programs/%: tests/programs/%.cc | $(DEPS_STAMP)
 	$(CXX) -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $<
 
 # Unit tests link the library's objects directly (static archive), so they
-# can reach internal functions.
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libnprof.a tests/unit/unit.h
+# can reach internal functions. Under a sanitizer, the libc functions nprof
+# overrides (the global names of libnprof.map) are made local in a copy of
+# the archive: the sanitizer keeps its own malloc and friends, and the
+# unit tests still exercise everything else.
+OVERRIDES := $(shell sed -n '/global:/,/local:/p' src/libnprof.map | sed 's,/\*.*\*/,,g' | \
+	tr ';' '\n' | sed 's/^[ \t]*//' | grep -E '^[a-z_][a-z0-9_]*$$' | grep -v '^nprof_')
+ifneq ($(SANITIZER),)
+UNIT_LIB := $(BUILD)/libnprof-unit.a
+$(UNIT_LIB): $(BUILD)/libnprof.a src/libnprof.map
+	objcopy $(foreach s,$(OVERRIDES),-L $(s)) $< $@
+else
+UNIT_LIB := $(BUILD)/libnprof.a
+endif
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_LIB) tests/unit/unit.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -Isrc -Itests/unit $(CFLAGS) $(call pc_cflags,$(PKGS)) -o $@ $< \
-	  $(BUILD)/libnprof.a $(call pc_libs,$(PKGS)) -ldl -lm
+	  $(UNIT_LIB) $(call pc_libs,$(PKGS)) -ldl -lm
 
+# Under a sanitizer only the unit tests run: the preload and integration
+# tests load libnprof.so into programs, which a sanitizer runtime forbids.
+ifneq ($(SANITIZER),)
+check: $(UT_BINS)
+	@BUILD=$(BUILD) tests/run.sh unit
+else
 check: all $(UT_BINS)
 	@scripts/deps.sh test
 	@tests/run.sh
+endif
 
 unit: $(UT_BINS)
-	@tests/run.sh unit
+	@BUILD=$(BUILD) tests/run.sh unit
 
 demo: all
 	@scripts/deps.sh test

@@ -47,4 +47,6 @@ for k in $kinds; do
 	case $k in plain) label="no profiler" ;; nprof_on) label="nprof, profile running" ;; gperf) label="gperftools CPUPROFILE" ;; esac
 	printf '| %s | %.3f | %.3f |\n' "$label" "$m" "$(echo "$m / $base" | bc -l)"
 done
-[ -z "$profiler" ] && echo "| gperftools CPUPROFILE | not installed | - |"
+if [ -z "$profiler" ]; then
+	echo "| gperftools CPUPROFILE | not installed | - |"
+fi
