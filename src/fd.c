@@ -853,18 +853,10 @@ static void reply_delta(const struct nprof_req *req, struct nprof_reply *rep)
 		goto oom;
 	int64_t end = (int64_t)t0.tv_sec * 1000000000LL + t0.tv_nsec +
 		      (int64_t)req->seconds * 1000000000LL;
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		int64_t left = end - ((int64_t)t1.tv_sec * 1000000000LL + t1.tv_nsec);
-		if (left <= 0)
-			break;
-		if (req->client_gone(req)) {
-			nprof__arena_free(a.g);
-			nprof__reply_error(rep, 499, "nprof: client closed the connection");
-			return;
-		}
-		struct timespec step = {0, left < 100000000 ? (long)left : 100000000L};
-		nanosleep(&step, NULL);
+	if (nprof__req_sleep_until(req, end) < 0) {
+		nprof__arena_free(a.g);
+		nprof__reply_error(rep, 499, "nprof: client closed the connection");
+		return;
 	}
 	if (take_counts(&b) < 0)
 		goto oom;

@@ -377,27 +377,7 @@ static void build_text(struct row *rows, size_t n, struct nprof_buf *b)
 			  (long long)(t[1] - t[3]), nprof__heap_dropped(), nprof__arena_used());
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
-/* Waits `seconds`, polling for a client that hung up; 0 or -1 (gone). */
-static int wait_seconds(const struct nprof_req *req, int seconds)
-{
-	int64_t end = mono_ns() + (int64_t)seconds * 1000000000LL;
-	for (;;) {
-		int64_t left = end - mono_ns();
-		if (left <= 0)
-			return 0;
-		if (req->client_gone(req))
-			return -1;
-		struct timespec ts = {0, left < 100000000 ? (long)left : 100000000L};
-		nanosleep(&ts, NULL);
-	}
-}
 
 static void serve(const struct nprof_req *req, struct nprof_reply *rep, const char *default_type,
 		  const char *name)
@@ -413,13 +393,13 @@ static void serve(const struct nprof_req *req, struct nprof_reply *rep, const ch
 		base = snapshot(&nbase);
 		if (base == NULL)
 			goto oom;
-		int64_t m0 = mono_ns();
-		if (wait_seconds(req, req->seconds) < 0) {
+		int64_t m0 = nprof__mono_ns();
+		if (nprof__req_sleep_until(req, m0 + (int64_t)req->seconds * 1000000000LL) < 0) {
 			nprof__arena_free(base);
 			nprof__reply_error(rep, 499, "nprof: client closed the connection");
 			return;
 		}
-		dur = mono_ns() - m0;
+		dur = nprof__mono_ns() - m0;
 	}
 	rows = snapshot(&n);
 	if (rows == NULL)

@@ -484,6 +484,19 @@ static const char *req_arg(const struct nprof_req *r, const char *key)
 
 /* Whether the peer has hung up (or we are stopping), without blocking:
  * long handlers poll this to stop early and release what they hold. */
+int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns)
+{
+	for (;;) {
+		int64_t left = when_ns - nprof__mono_ns();
+		if (left <= 0)
+			return 0;
+		if (req->client_gone(req))
+			return -1;
+		struct timespec ts = {0, left < 100000000 ? (long)left : 100000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int req_client_gone(const struct nprof_req *r)
 {
 	const struct http_conn *hc = r->conn;

@@ -551,27 +551,7 @@ static void write_text(struct nprof_buf *b, struct symctx *c, const struct suspe
 /* The handler                                                         */
 /* ------------------------------------------------------------------ */
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
-/* Sleeps until `when` (CLOCK_MONOTONIC ns), polling for a client that
- * hung up; 0, or -1 when it did. */
-static int sleep_until(const struct nprof_req *req, int64_t when)
-{
-	for (;;) {
-		int64_t left = when - mono_ns();
-		if (left <= 0)
-			return 0;
-		if (req->client_gone(req))
-			return -1;
-		struct timespec ts = {0, left < 100000000 ? (long)left : 100000000L};
-		nanosleep(&ts, NULL);
-	}
-}
 
 /*
  * seconds=N: a snapshot now and more until N seconds from now, evenly
@@ -581,10 +561,10 @@ static int sleep_until(const struct nprof_req *req, int64_t when)
  */
 static int take_fresh(const struct nprof_req *req, struct nprof_snap **snaps, int points)
 {
-	int64_t t0 = mono_ns(), span = (int64_t)req->seconds * 1000000000LL;
+	int64_t t0 = nprof__mono_ns(), span = (int64_t)req->seconds * 1000000000LL;
 	int got = 0;
 	for (int i = 0; i < points; i++) {
-		if (i > 0 && sleep_until(req, t0 + span * i / (points - 1)) < 0)
+		if (i > 0 && nprof__req_sleep_until(req, t0 + span * i / (points - 1)) < 0)
 			return -1;
 		struct nprof_snap *s = nprof__snap_take();
 		if (s != NULL)

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define NPROF_API __attribute__((visibility("default")))
 #define NPROF_TLS __thread __attribute__((tls_model("initial-exec")))
@@ -72,6 +73,14 @@ void nprof__log(const char *fmt, ...) NPROF_PRINTF(1, 2);
 
 /* The kernel thread id of the calling thread (cached in TLS). */
 pid_t nprof__gettid(void);
+
+/* CLOCK_MONOTONIC in nanoseconds: every duration nprof measures. */
+static inline int64_t nprof__mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 /*
  * The hook guard: non-zero while the calling thread runs nprof code, and
@@ -152,6 +161,14 @@ int nprof__unwind_here(uintptr_t *pcs, int max, int skip);
  * Handler and trampoline frames are removed.
  */
 int nprof__unwind_signal_sigsafe(void *ucontext, uintptr_t *pcs, int max);
+
+/*
+ * Non-zero when `pc` lies in libnprof.so's own code (set up by
+ * nprof__unwind_init; never true when nprof is linked statically, where
+ * its code is the program's). Stacks drop such frames: nprof's hooks and
+ * trampolines are never shown. Async-signal-safe.
+ */
+int nprof__unwind_is_self(uintptr_t pc);
 
 /* ------------------------------------------------------------------ */
 /* stacks.c: interned call stacks                                      */
@@ -295,6 +312,14 @@ struct nprof_reply {
 	const char *attachment;     /* file name for Content-Disposition, or NULL */
 	struct nprof_buf body;
 };
+
+/*
+ * Sleeps until `when_ns` (nprof__mono_ns() time) in steps of at most
+ * 100 ms, so that a client that hangs up is noticed promptly. Returns 0,
+ * or -1 as soon as the client is gone (the profile is then abandoned).
+ * For handlers that compare two moments (?seconds=N).
+ */
+int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns);
 
 /* Sets an error reply: status and a one-line plain-text reason. */
 void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)

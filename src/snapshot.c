@@ -82,12 +82,6 @@ static pthread_cond_t ctl_cond;
 static int ctl_cond_ready, thread_running, stop_requested;
 static pthread_t snap_thread;
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------------ */
 /* Series and labels                                                   */
@@ -261,7 +255,7 @@ static int cmp_keep(const void *a, const void *b)
 struct nprof_snap *nprof__snap_take(void)
 {
 	struct gather g = {0};
-	int64_t t0 = mono_ns();
+	int64_t t0 = nprof__mono_ns();
 	int listed = 0;
 
 	struct nprof_thread_set ts;
@@ -424,7 +418,7 @@ static void *snapshot_main(void *unused)
 	nprof__guard = 1;
 	nprof__block_signals(NULL);
 	int64_t step = (int64_t)(nprof__cfg.snapshot_s * 1e9);
-	int64_t next = mono_ns();
+	int64_t next = nprof__mono_ns();
 	pthread_mutex_lock(&ctl_lock);
 	while (!stop_requested) {
 		pthread_mutex_unlock(&ctl_lock);
@@ -438,7 +432,7 @@ static void *snapshot_main(void *unused)
 		}
 		/* On a fixed grid, so the slope's time axis stays regular; a
 		 * snapshot that overran skips the missed ticks. */
-		int64_t now = mono_ns();
+		int64_t now = nprof__mono_ns();
 		next += step;
 		if (next <= now)
 			next = now + step;

@@ -27,7 +27,6 @@
 #include "threads_int.h"
 
 #include <errno.h>
-#include <link.h>
 #include <pthread.h>
 
 const char *const nprof__wait_names[NPROF_WAIT_COUNT] = {
@@ -71,9 +70,6 @@ static int key_ok;
 static struct nprof_tc_ent *tc_tab;
 static size_t tc_cap, tc_used;
 static int64_t tc_total;
-
-/* libnprof's own executable range, stripped from every stack. */
-static uintptr_t self_lo, self_hi;
 
 static void unregister_self(void *unused);
 
@@ -180,50 +176,22 @@ struct nprof_tent *nprof__threads_self_slow(void)
 	return t;
 }
 
-/* Finds libnprof's own text so that its frames can be stripped. */
-static int find_self_range(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	(void)size;
-	(void)arg;
-	uintptr_t me = (uintptr_t)find_self_range;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
-			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (me >= lo && me < hi) {
-			/* Linked statically into the program (unit tests), the range
-			 * would be the program's: strip nothing then. */
-			if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
-				self_lo = lo;
-				self_hi = hi;
-			}
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static int in_self(uintptr_t pc)
-{
-	return pc >= self_lo && pc < self_hi;
-}
 
 int nprof__threads_strip_self(uintptr_t *pcs, int n, int waits_in_hook)
 {
 	int start = 0;
 	if (waits_in_hook) {
 		for (int i = 0; i < n && i < 24; i++)
-			if (in_self(pcs[i])) {
+			if (nprof__unwind_is_self(pcs[i])) {
 				start = i;
-				while (start < n && in_self(pcs[start]))
+				while (start < n && nprof__unwind_is_self(pcs[start]))
 					start++;
 				break;
 			}
 	}
 	int out = 0;
 	for (int i = start; i < n; i++)
-		if (!in_self(pcs[i]))
+		if (!nprof__unwind_is_self(pcs[i]))
 			pcs[out++] = pcs[i];
 	return out;
 }
@@ -339,7 +307,6 @@ long nprof__threadcreate_count(void)
 
 void nprof__threads_init(void)
 {
-	dl_iterate_phdr(find_self_range, NULL);
 	pthread_once(&key_once, make_key);
 	/* A first look at every thread starts the "seen since" clocks now
 	 * rather than at the first request. */

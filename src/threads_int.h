@@ -85,13 +85,6 @@ static inline struct nprof_tent *nprof__threads_self(void)
 	return nprof__threads_self_slow();
 }
 
-static inline int64_t nprof__mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /*
  * One wait in an interposed primitive, from begin to end, on the waiting
  * thread's stack. Waits nest (a program's hook may wait inside another),

@@ -451,20 +451,6 @@ static void write_proto(struct nprof_reply *rep, const struct nprof_thread_set *
 	rep->attachment = duration_ns > 0 ? "goroutine-delta" : "goroutine";
 }
 
-/* Waits `seconds`, or until the client hangs up (returns -1 then). */
-static int wait_seconds(const struct nprof_req *req, int seconds)
-{
-	int64_t end = nprof__mono_ns() + (int64_t)seconds * 1000000000LL;
-	for (;;) {
-		int64_t left = end - nprof__mono_ns();
-		if (left <= 0)
-			return 0;
-		if (req->client_gone(req))
-			return -1;
-		struct timespec ts = {0, left < 100000000 ? (long)left : 100000000L};
-		nanosleep(&ts, NULL);
-	}
-}
 
 void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
@@ -484,7 +470,7 @@ void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep)
 		 * this one; s[0] becomes the later one. */
 		s[1] = s[0];
 		int64_t t0 = nprof__mono_ns();
-		if (wait_seconds(req, req->seconds) < 0) {
+		if (nprof__req_sleep_until(req, t0 + (int64_t)req->seconds * 1000000000LL) < 0) {
 			nprof__threads_set_free(&s[1]);
 			nprof__reply_error(rep, 499, "nprof: client closed the connection");
 			return;

@@ -54,9 +54,14 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-static inline int is_self(uintptr_t pc)
+int nprof__unwind_is_self(uintptr_t pc)
 {
 	return pc - self_lo < self_hi - self_lo;
+}
+
+static inline int is_self(uintptr_t pc)
+{
+	return nprof__unwind_is_self(pc);
 }
 
 #define UNW_CACHE_PER_THREAD 2   /* libunwind.h's unw_caching_policy_t */
