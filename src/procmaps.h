@@ -1,16 +1,26 @@
 /*
  * procmaps.h - private interface between procmaps.c (reading
- * /proc/self/maps, finding build IDs) and symbolize.c (the session that
- * uses them). Nothing else includes it; the public symbolization contract
- * is in nprof_int.h.
+ * /proc/self/maps, finding build IDs) and the two users of libdw:
+ * symbolize.c (the session) and stackwalk.c (unwinding blocked threads).
+ * The public symbolization contract is in nprof_int.h.
  */
 #ifndef NPROF_PROCMAPS_H
 #define NPROF_PROCMAPS_H
 
+#include <elfutils/libdwfl.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct nprof_mapping;
+
+/*
+ * The libdw callbacks every Dwfl of nprof uses. Files are found from
+ * /proc/self/maps, separate debug info by build ID on local disk only
+ * (never debuginfod: no network from inside the service), and every
+ * descriptor libdw opens is made close-on-exec at once, so an exec by the
+ * program does not inherit nprof's ELF files.
+ */
+extern const Dwfl_Callbacks nprof__dwfl_callbacks;
 
 /*
  * Reads the whole of /proc/self/maps with open/read into arena memory

@@ -37,6 +37,7 @@
  * is up, so the heap profiler ignores it. Nothing here runs in a signal
  * handler.
  */
+#include "procmaps.h"
 #include "threads_int.h"
 
 #include <dwarf.h>
@@ -82,11 +83,6 @@ static unsigned cache_used;
 static Dwfl *dwfl;
 static unsigned long long seen_adds, seen_subs;
 static pid_t self_pid;
-
-static const Dwfl_Callbacks callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-};
 
 /* ---------------------------------------------------------------- */
 /* Reading the other thread's memory                                 */
@@ -329,7 +325,7 @@ static int rebuild_dwfl(void)
 {
 	if (dwfl != NULL)
 		dwfl_end(dwfl);
-	dwfl = dwfl_begin(&callbacks);
+	dwfl = dwfl_begin(&nprof__dwfl_callbacks);
 	if (dwfl == NULL)
 		return -ENOENT;
 	dwfl_report_begin(dwfl);

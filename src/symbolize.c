@@ -48,6 +48,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,11 +149,34 @@ static struct nprof_symtab sym_state;
 /* dwfl keeps a pointer to its callbacks: they must outlive it.
  * Separate debug info is looked up by build ID under /usr/lib/debug only:
  * dwfl_standard_find_debuginfo would, with DEBUGINFOD_URLS set, fetch
- * files over the network from inside the profiled service. */
+ * files over the network from inside the profiled service. libdw opens
+ * files without O_CLOEXEC; each descriptor is marked at once (a fork+exec
+ * by another thread in between is the only way one can leak). */
 static char *sym_debuginfo_path;
-static const Dwfl_Callbacks sym_callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_build_id_find_debuginfo,
+
+static int find_elf_cloexec(Dwfl_Module *mod, void **userdata, const char *name,
+			    Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	int fd = dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+static int find_debuginfo_cloexec(Dwfl_Module *mod, void **userdata, const char *name,
+				  Dwarf_Addr base, const char *file_name,
+				  const char *debuglink, GElf_Word crc, char **debuginfo_name)
+{
+	int fd = dwfl_build_id_find_debuginfo(mod, userdata, name, base, file_name, debuglink,
+					      crc, debuginfo_name);
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+const Dwfl_Callbacks nprof__dwfl_callbacks = {
+	.find_elf = find_elf_cloexec,
+	.find_debuginfo = find_debuginfo_cloexec,
 	.debuginfo_path = &sym_debuginfo_path,
 };
 
@@ -404,7 +428,7 @@ static int state_build(struct nprof_symtab *st, const char *text, size_t len, ui
 	st->maps_hash = hash;
 	st->pid = getpid();
 	st->stale = 0;
-	st->dwfl = dwfl_begin(&sym_callbacks);
+	st->dwfl = dwfl_begin(&nprof__dwfl_callbacks);
 	if (!st->dwfl)
 		goto fail_dwfl;
 	dwfl_report_begin(st->dwfl);
