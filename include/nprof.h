@@ -8,7 +8,8 @@
  * program that links with -lnprof instead calls nprof_start() itself, at
  * the moment it chooses, with the same settings as one string.
  *
- * Every function returns 0 on success or a negative errno-style code;
+ * Every function returns 0 on success or a negative errno-style code
+ * (the two rate setters excepted: they return the previous value);
  * nprof_strerror() turns a code into a message. None of them may be called
  * from a signal handler.
  */
@@ -45,6 +46,29 @@ int nprof_stop(void);
  * name.
  */
 int nprof_write_profile(const char *name, int fd, int debug);
+
+/*
+ * Sets the block profile's rate at run time, as Go's
+ * runtime.SetBlockProfileRate: a wait (condition variable, semaphore,
+ * join, barrier, contended mutex or rwlock) lasting d nanoseconds is
+ * recorded when d >= ns, and with probability d/ns when shorter. 1 records
+ * every wait; 0 turns the profile off. A negative value changes nothing.
+ * Returns the rate in force before the call (NPROF_BLOCK_RATE until
+ * changed). Takes effect for waits that end after the call; what was
+ * recorded stays. Callable before nprof_start (the value then wins over
+ * NPROF_BLOCK_RATE). Not async-signal-safe.
+ */
+long nprof_set_block_rate(long ns);
+
+/*
+ * Sets the mutex profile's fraction at run time, as Go's
+ * runtime.SetMutexProfileFraction: on average 1 in `fraction` contended
+ * pthread_mutex releases is recorded, with its values scaled by
+ * `fraction`; 0 turns the profile off. A negative value changes nothing.
+ * Returns the fraction in force before the call (NPROF_MUTEX_FRACTION
+ * until changed). Same timing rules as nprof_set_block_rate.
+ */
+long nprof_set_mutex_fraction(long fraction);
 
 /* A static message for a code returned by the functions above. */
 const char *nprof_strerror(int err);

@@ -33,6 +33,8 @@ static void cmdline_handle(const struct nprof_req *req, struct nprof_reply *rep)
 const struct nprof_route nprof__routes[] = {
 	{ "allocs", "A sampling of all past memory allocations.",
 	  nprof__heap_count, nprof__allocs_handle, 1, 1 },
+	{ "block", "Stack traces that led to blocking on synchronization primitives.",
+	  nprof__block_count, nprof__block_handle, 1, 1 },
 	{ "cmdline", "The command line invocation of the current program.",
 	  NULL, cmdline_handle, 1, 0 },
 	{ "fd", "Open file descriptors, grouped by the stack that created them.",
@@ -46,6 +48,8 @@ const struct nprof_route nprof__routes[] = {
 	/* Served at /metrics (http.c); not a profile, so not in the index. */
 	{ "metrics", "Prometheus metrics: threads, heap, descriptors, leak suspects.",
 	  NULL, nprof__metrics_handle, 0, 0 },
+	{ "mutex", "Stack traces of holders of contended mutexes.",
+	  nprof__mutex_count, nprof__mutex_handle, 1, 1 },
 	{ "profile", "CPU profile. You can specify the duration in the seconds GET parameter.",
 	  NULL, nprof__cpu_handle, 1, 1 },
 	{ "symbol", "Maps program counters to function names (pprof's remote symbolization).",

@@ -6,16 +6,28 @@
  * can say "[pthread_cond_wait, 3 minutes]" exactly instead of guessing
  * "futex" from the kernel (threads.c).
  *
- * Cost: a lock that is free is taken with one trylock and nothing else is
- * done (the uncontended path stays as cheap as glibc's); a wait that
+ * Cost: a mutex that is free is handed to glibc's lock after one load of
+ * its lock word (other locks: one trylock), and nothing else is done (the
+ * uncontended path stays as cheap as glibc's; bench/locks.sh); a wait that
  * really blocks costs two clock_gettime (vDSO) and a handful of stores
  * into the thread's own entry. No lock, no allocation, except the first
  * time a thread nprof did not start (the main thread, threads from before
- * nprof) waits: it is registered then (threads.c).
+ * nprof) waits: it is registered then (threads.c). With the block or
+ * mutex profile on, a sampled event also unwinds and interns its stack
+ * (contention.c: arena memory, the stack table's lock on a new stack).
  *
  * The single place where a wait is observed is the nprof__wait_begin /
- * nprof__wait_end pair (threads_int.h); the block and mutex profiles add
- * their sampling there.
+ * wait_done pair: wait_done feeds the block profile (contention.c) before
+ * restoring the thread's wait state. The mutex profile charges a mutex's
+ * delay to the thread that releases it, as Go does: a thread that blocks
+ * in pthread_mutex_lock/timedlock/clocklock registers with contention.c,
+ * and the pthread_mutex_unlock override, on its slow path only, lets
+ * contention.c charge the registered waiters' delay to its caller. With
+ * no waiter registered (always so with the mutex profile off) an unlock
+ * costs one relaxed load and a jump to glibc's unlock. Releases
+ * made inside the C library (pthread_cond_wait releasing its mutex) are
+ * not seen: that delay is charged to the next interposed unlock of the
+ * mutex. rwlocks are in the block profile only.
  *
  * Real functions are resolved in the constructor with dlvsym
  * at the version the program links against today (pthread_cond_wait's
@@ -38,6 +50,17 @@
 #include <semaphore.h>
 
 #include <sched.h>
+#include <stdatomic.h>
+
+/* glibc's own name for its unlock: needs no lookup, so an unlock before
+ * the constructor (another library's constructor) never has to resolve
+ * anything. Weak: with another C library, dlsym's answer is used. */
+extern int __pthread_mutex_unlock(pthread_mutex_t *m) __attribute__((weak));
+typedef int (*mutex_unlock_fn)(pthread_mutex_t *);
+static int unlock_fallback(pthread_mutex_t *m);
+/* What pthread_mutex_unlock calls: set at load time (a relocation, no
+ * lookup), so one indirect jump is the whole forwarding cost. */
+static mutex_unlock_fn unlock_fn = unlock_fallback;
 
 typedef int (*mutex_lock_fn)(pthread_mutex_t *);
 typedef int (*rwlock_lock_fn)(pthread_rwlock_t *);
@@ -58,6 +81,7 @@ typedef int (*barrier_wait_fn)(pthread_barrier_t *);
 
 static struct {
 	mutex_lock_fn mutex_lock;
+	mutex_unlock_fn mutex_unlock;
 	rwlock_lock_fn rwlock_rdlock;
 	rwlock_lock_fn rwlock_wrlock;
 	cond_wait_fn cond_wait;
@@ -93,6 +117,7 @@ static void resolve_all(void)
 	int guard = nprof__guard;
 	nprof__guard = 1;
 	real.mutex_lock = (mutex_lock_fn)resolve("pthread_mutex_lock", "GLIBC_2.2.5");
+	real.mutex_unlock = (mutex_unlock_fn)resolve("pthread_mutex_unlock", "GLIBC_2.2.5");
 	real.rwlock_rdlock = (rwlock_lock_fn)resolve("pthread_rwlock_rdlock", "GLIBC_2.34");
 	real.rwlock_wrlock = (rwlock_lock_fn)resolve("pthread_rwlock_wrlock", "GLIBC_2.34");
 	real.cond_wait = (cond_wait_fn)resolve("pthread_cond_wait", "GLIBC_2.3.2");
@@ -116,10 +141,40 @@ static void resolve_all(void)
 __attribute__((constructor)) static void sync_hooks_ctor(void)
 {
 	resolve_all();
+	if (__pthread_mutex_unlock != NULL)
+		unlock_fn = __pthread_mutex_unlock;
+	else if (real.mutex_unlock != NULL)
+		unlock_fn = real.mutex_unlock;
+}
+
+/* An unlock before the constructor ran, or with a C library that has no
+ * __pthread_mutex_unlock. */
+static int unlock_fallback(pthread_mutex_t *m)
+{
+	if (__pthread_mutex_unlock != NULL)
+		return __pthread_mutex_unlock(m);
+	mutex_unlock_fn f = real.mutex_unlock;
+	if (f == NULL) {
+		resolve_all();
+		f = real.mutex_unlock;
+	}
+	return f(m);
 }
 
 /* The real function `f`, resolving on first use before the constructor. */
 #define REAL(f) (NPROF_LIKELY(real.f != NULL) ? real.f : (resolve_all(), real.f))
+
+/* Ends a wait begun with nprof__wait_begin: samples it into the block
+ * profile (a rate of -1 means "not read yet": contention.c reads it), then
+ * restores the thread's previous wait state. Inlined into each override,
+ * so that the block profile's stack starts at the override's caller. */
+static inline void wait_done(struct nprof_wait *w)
+{
+	if (w->t != NULL &&
+	    NPROF_UNLIKELY(atomic_load_explicit(&nprof__block_rate, memory_order_relaxed) != 0))
+		nprof__contention_block(w->start_ns);
+	nprof__wait_end(w);
+}
 
 /* ---------------------------------------------------------------- */
 /* Condition variables                                               */
@@ -131,7 +186,7 @@ NPROF_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_COND_WAIT, c);
 	int rc = f(c, m);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -142,7 +197,7 @@ NPROF_API int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_COND_TIMEDWAIT, c);
 	int rc = f(c, m, abstime);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -155,7 +210,7 @@ NPROF_API int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, cloc
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_COND_CLOCKWAIT, c);
 	int rc = f(c, m, clk, abstime);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -163,16 +218,45 @@ NPROF_API int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, cloc
 /* Mutexes and rwlocks: only the contended path is recorded           */
 /* ---------------------------------------------------------------- */
 
+/* Registers a thread about to block on `m` for the mutex profile (see
+ * the header); -1 when not registered. */
+static inline int mutex_wait_begin(const struct nprof_wait *w, pthread_mutex_t *m)
+{
+	if (w->t == NULL ||
+	    atomic_load_explicit(&nprof__mutex_fraction, memory_order_relaxed) == 0)
+		return -1;
+	return nprof__mutex_wait_begin(m, w->start_ns);
+}
+
+static inline void mutex_wait_end(int slot, const struct nprof_wait *w)
+{
+	if (slot >= 0)
+		nprof__mutex_wait_end(slot, w->start_ns);
+}
+
+/*
+ * The hot path of every critical section: one relaxed load of a counter
+ * that stays zero unless the mutex profile is on and a thread waits for
+ * some mutex, then glibc's unlock called directly. errno: unlock does not
+ * set it, and the slow path preserves it.
+ */
+NPROF_API int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	if (NPROF_UNLIKELY(atomic_load_explicit(&nprof__mutex_waiting, memory_order_relaxed) != 0))
+		nprof__mutex_unlocking(m);
+	return unlock_fn(m);
+}
+
 /*
  * A free mutex is taken by the trylock itself. Any answer but EBUSY is
  * what lock would have answered too (0; EOWNERDEAD of a robust mutex, which
  * also acquires it; EAGAIN, EINVAL), so it is returned as is.
  */
-NPROF_API int pthread_mutex_lock(pthread_mutex_t *m)
+/* The contended path of pthread_mutex_lock, out of line so that the
+ * uncontended path saves no registers and sets up no frame for it. */
+__attribute__((noinline)) static int mutex_lock_contended(pthread_mutex_t *m)
 {
-	int rc = pthread_mutex_trylock(m);
-	if (NPROF_LIKELY(rc != EBUSY))
-		return rc;
+	int rc;
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_MUTEX_LOCK, m);
 	mutex_lock_fn f = real.mutex_lock;
@@ -181,11 +265,36 @@ NPROF_API int pthread_mutex_lock(pthread_mutex_t *m)
 		 * resolving could itself lock; wait by polling instead. */
 		while ((rc = pthread_mutex_trylock(m)) == EBUSY)
 			sched_yield();
+		nprof__wait_end(&w);
 		return rc;
 	}
+	int slot = mutex_wait_begin(&w, m);
 	rc = f(m);
-	nprof__wait_end(&w);
+	mutex_wait_end(slot, &w);
+	wait_done(&w);
 	return rc;
+}
+
+/*
+ * glibc: a mutex whose lock word reads 0 is free, and glibc's own lock
+ * takes it without waiting, so it is handed over at once (one load and
+ * one jump: the cheapest possible uncontended path). The lock can be
+ * taken by another thread between the load and the real lock: that
+ * (rare, nanoseconds-wide) wait is then not recorded, neither as a wait
+ * reason nor in the block and mutex profiles. Any other state goes the
+ * safe way: trylock, then the recorded contended path.
+ */
+NPROF_API int pthread_mutex_lock(pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+	mutex_lock_fn f = real.mutex_lock;
+	if (NPROF_LIKELY(__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0 && f != NULL))
+		return f(m);
+#endif
+	int rc = pthread_mutex_trylock(m);
+	if (NPROF_LIKELY(rc != EBUSY))
+		return rc;
+	return mutex_lock_contended(m);
 }
 
 NPROF_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
@@ -196,8 +305,10 @@ NPROF_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec 
 		return rc;
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_MUTEX_TIMEDLOCK, m);
+	int slot = mutex_wait_begin(&w, m);
 	rc = f(m, abstime);
-	nprof__wait_end(&w);
+	mutex_wait_end(slot, &w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -212,8 +323,10 @@ NPROF_API int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
 		return rc;
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_MUTEX_CLOCKLOCK, m);
+	int slot = mutex_wait_begin(&w, m);
 	rc = f(m, clk, abstime);
-	nprof__wait_end(&w);
+	mutex_wait_end(slot, &w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -231,7 +344,7 @@ NPROF_API int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 		return rc;
 	}
 	rc = f(l);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -249,7 +362,7 @@ NPROF_API int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 		return rc;
 	}
 	rc = f(l);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -262,7 +375,7 @@ NPROF_API int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct times
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_RWLOCK_TIMEDRDLOCK, l);
 	rc = f(l, abstime);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -275,7 +388,7 @@ NPROF_API int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct times
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_RWLOCK_TIMEDWRLOCK, l);
 	rc = f(l, abstime);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -293,7 +406,7 @@ NPROF_API int sem_wait(sem_t *s)
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_SEM_WAIT, s);
 	int rc = f(s);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -307,7 +420,7 @@ NPROF_API int sem_timedwait(sem_t *s, const struct timespec *abstime)
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_SEM_TIMEDWAIT, s);
 	int rc = f(s, abstime);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -325,7 +438,7 @@ NPROF_API int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abst
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_SEM_CLOCKWAIT, s);
 	int rc = f(s, clk, abstime);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -339,7 +452,7 @@ NPROF_API int pthread_join(pthread_t t, void **ret)
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_JOIN, (const void *)t);
 	int rc = f(t, ret);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -351,7 +464,7 @@ NPROF_API int pthread_timedjoin_np(pthread_t t, void **ret, const struct timespe
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_TIMEDJOIN, (const void *)t);
 	int rc = f(t, ret, abstime);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -364,7 +477,7 @@ NPROF_API int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk,
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_CLOCKJOIN, (const void *)t);
 	int rc = f(t, ret, clk, abstime);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }
 
@@ -374,6 +487,6 @@ NPROF_API int pthread_barrier_wait(pthread_barrier_t *b)
 	struct nprof_wait w;
 	nprof__wait_begin(&w, NPROF_WAIT_BARRIER, b);
 	int rc = f(b);
-	nprof__wait_end(&w);
+	wait_done(&w);
 	return rc;
 }

@@ -133,8 +133,8 @@ static inline void nprof__wait_end(struct nprof_wait *w)
 {
 	if (w->t == NULL)
 		return;
-	/* Issue 5 (block/mutex profiles): sample (w->reason, now - w->start_ns,
-	 * w->obj) here. */
+	/* The block profile samples the finished wait in sync_hooks.c's
+	 * wait_done(), which calls this; here the previous reason returns. */
 	nprof__tent_set(w->t, w->prev_reason, w->prev_since, w->prev_obj);
 }
 

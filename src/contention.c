@@ -1,0 +1,604 @@
+/*
+ * contention.c - the block and mutex profiles: /debug/pprof/block and
+ * /debug/pprof/mutex (proto, debug=1 text in Go's "--- contention:" /
+ * "--- mutex:" form, seconds=N deltas), their rates (NPROF_BLOCK_RATE,
+ * NPROF_MUTEX_FRACTION, nprof_set_block_rate, nprof_set_mutex_fraction),
+ * and the table of waiters that lets a mutex's delay be charged to the
+ * thread that releases it, as Go does. The overrides that feed it are in
+ * sync_hooks.c; docs/internals/contention.md has the maths.
+ *
+ * Data: per profile, one bucket of counters per interned stack id, in
+ * arena chunks indexed by id (as heap.c). Block buckets hold Go's
+ * un-biased values (count in 1/1024ths, delay in ns); mutex buckets hold
+ * the raw sampled values (for the debug=1 text, which pprof scales by the
+ * "sampling period") and the values scaled by the fraction in force when
+ * each event was sampled (for the proto).
+ *
+ * Mutex waiters: a small open-addressed table keyed by the mutex address.
+ * A thread that blocks in pthread_mutex_lock adds its start time to the
+ * slot of that mutex; the unlocker charges every registered waiter the
+ * time since it started waiting or since the previous release, whichever
+ * is later, and samples that delay onto its own stack. The unlock override
+ * looks at the table only while some waiter is registered (one relaxed
+ * load of `nprof__mutex_waiting` otherwise), which never happens with the
+ * mutex profile off.
+ *
+ * Locking: counters are relaxed atomic adds, no lock. A waiter slot has a
+ * spin flag held for a few instructions by the thread that updates it; a
+ * thread that is already inside a slot (a signal handler interrupting it)
+ * does not touch the table again, so the flag can never be waited for by
+ * its own holder. Recording a sample unwinds and interns (stacks.c may
+ * take its mutex): it raises the hook guard, and is skipped when the guard
+ * is already raised (nprof's own code, a handler interrupting a record).
+ * Nothing here is async-signal-safe, as the pthread functions it serves.
+ * Handlers run on nprof's HTTP threads with the guard raised.
+ */
+#include "nprof_int.h"
+#include "nprof.h"
+#include "threads_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHUNK 4096
+#define MAX_CHUNKS 1024
+#define COUNT_ONE 1024          /* block counts are kept in 1/1024ths */
+#define NSLOTS 1024             /* mutexes with registered waiters at once */
+#define PROBES 8
+
+struct bucket {
+	_Atomic int64_t count, delay;     /* block: un-biased; mutex: raw sampled */
+	_Atomic int64_t scount, sdelay;   /* mutex: scaled by the fraction */
+};
+
+struct table {
+	struct bucket *_Atomic chunks[MAX_CHUNKS];
+	atomic_long dropped;
+};
+
+static struct table block_tab, mutex_tab;
+
+/* -1 until read from nprof__cfg (lazily: core.c configures at start). */
+_Atomic long nprof__block_rate = -1;
+_Atomic long nprof__mutex_fraction = -1;
+_Atomic long nprof__mutex_waiting;
+
+struct wslot {
+	_Atomic uintptr_t obj;      /* the mutex; 0 when free */
+	atomic_flag busy;
+	int32_t waiters;            /* registered waiters (busy held) */
+	int64_t sum_start;          /* sum of their effective start times */
+	int64_t last_release;       /* the last charged release */
+};
+
+static struct wslot slots[NSLOTS];
+static NPROF_TLS int in_slot;
+static NPROF_TLS uint64_t rng;
+
+/* ---------------------------------------------------------------- */
+/* rates                                                             */
+/* ---------------------------------------------------------------- */
+
+/* Reads the configured rates the first time a wait is seen after
+ * nprof_start (the config is parsed there); a rate set through the API
+ * before that wins. */
+static void configure(void)
+{
+	if (!nprof__running)
+		return;
+	long unset = -1;
+	atomic_compare_exchange_strong(&nprof__block_rate, &unset, nprof__cfg.block_rate);
+	unset = -1;
+	atomic_compare_exchange_strong(&nprof__mutex_fraction, &unset, nprof__cfg.mutex_fraction);
+}
+
+static long rate_now(_Atomic long *v)
+{
+	long r = atomic_load_explicit(v, memory_order_relaxed);
+	if (r < 0) {
+		configure();
+		r = atomic_load_explicit(v, memory_order_relaxed);
+	}
+	return r < 0 ? 0 : r;
+}
+
+/* Go's contract: a negative value reads without changing. */
+static long set_rate(_Atomic long *v, long want)
+{
+	long prev = rate_now(v);
+	if (want >= 0)
+		atomic_store_explicit(v, want, memory_order_relaxed);
+	return prev;
+}
+
+NPROF_API long nprof_set_block_rate(long ns)
+{
+	return set_rate(&nprof__block_rate, ns);
+}
+
+NPROF_API long nprof_set_mutex_fraction(long fraction)
+{
+	return set_rate(&nprof__mutex_fraction, fraction);
+}
+
+/* xorshift64*, per thread: sampling must not share a cache line. */
+static uint64_t rand64(void)
+{
+	uint64_t x = rng;
+	if (x == 0)
+		x = ((uint64_t)nprof__gettid() << 32) ^ (uint64_t)nprof__mono_ns() ^ 0x9e3779b97f4a7c15ULL;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* recording                                                         */
+/* ---------------------------------------------------------------- */
+
+static struct bucket *bucket_of(struct table *tb, uint32_t id, int make)
+{
+	uint32_t c = id / CHUNK;
+	if (c >= MAX_CHUNKS)
+		return NULL;
+	struct bucket *b = atomic_load_explicit(&tb->chunks[c], memory_order_acquire);
+	if (b == NULL && make) {
+		struct bucket *fresh = nprof__arena_alloc(sizeof *fresh * CHUNK);
+		if (fresh == NULL)
+			return NULL;
+		if (atomic_compare_exchange_strong(&tb->chunks[c], &b, fresh))
+			b = fresh;
+		else
+			nprof__arena_free(fresh); /* another thread won; b is its chunk */
+	}
+	return b != NULL ? &b[id % CHUNK] : NULL;
+}
+
+/* The calling program's stack (starting at the caller of the override)
+ * as an interned id, with the guard raised; 0 when it cannot be kept. */
+static uint32_t capture(struct table *tb)
+{
+	uintptr_t pcs[NPROF_MAX_FRAMES + 16];
+	int n = nprof__unwind_here(pcs, NPROF_MAX_FRAMES + 16, 0);
+	n = nprof__threads_strip_self(pcs, n, 1);
+	if (n > NPROF_MAX_FRAMES)
+		n = NPROF_MAX_FRAMES;
+	uint32_t id = n > 0 ? nprof__stack_intern(pcs, n) : 0;
+	if (id == 0 || bucket_of(tb, id, 1) == NULL) {
+		atomic_fetch_add_explicit(&tb->dropped, 1, memory_order_relaxed);
+		return 0;
+	}
+	return id;
+}
+
+void nprof__contention_block(int64_t start_ns)
+{
+	long rate = rate_now(&nprof__block_rate);
+	if (rate <= 0 || nprof__guard)
+		return;
+	int64_t d = nprof__mono_ns() - start_ns;
+	if (d <= 0)
+		d = 1;
+	/* Go's blocksampled: every wait of at least `rate`, a shorter one
+	 * with probability d/rate. */
+	if (rate > d && (int64_t)(rand64() % (uint64_t)rate) > d)
+		return;
+	int saved = errno;
+	nprof__guard = 1;
+	uint32_t id = capture(&block_tab);
+	if (id != 0) {
+		struct bucket *b = bucket_of(&block_tab, id, 0);
+		/* Go's saveblockevent: an event below the rate stands for
+		 * rate/d events of its size (un-biased at record time). */
+		int64_t c = COUNT_ONE, v = d;
+		if (d < rate) {
+			c = (int64_t)((double)rate / (double)d * COUNT_ONE);
+			v = rate;
+		}
+		atomic_fetch_add_explicit(&b->delay, v, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->count, c, memory_order_relaxed);
+	}
+	nprof__guard = 0;
+	errno = saved;
+}
+
+/* A mutex delay `d` observed by its unlocker: Go's mutexevent. */
+static void mutex_event(int64_t d)
+{
+	long frac = rate_now(&nprof__mutex_fraction);
+	if (frac <= 0 || d <= 0)
+		return;
+	if (frac > 1 && rand64() % (uint64_t)frac != 0)
+		return;
+	int saved = errno;
+	nprof__guard = 1;
+	uint32_t id = capture(&mutex_tab);
+	if (id != 0) {
+		struct bucket *b = bucket_of(&mutex_tab, id, 0);
+		atomic_fetch_add_explicit(&b->delay, d, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->count, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->sdelay, d * frac, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->scount, frac, memory_order_relaxed);
+	}
+	nprof__guard = 0;
+	errno = saved;
+}
+
+/* ---------------------------------------------------------------- */
+/* mutex waiters                                                     */
+/* ---------------------------------------------------------------- */
+
+static size_t slot_hash(uintptr_t m)
+{
+	return (size_t)((m >> 4) * 0x9e3779b97f4a7c15ULL >> 40) % NSLOTS;
+}
+
+static void slot_lock(struct wslot *s)
+{
+	for (int i = 0; atomic_flag_test_and_set_explicit(&s->busy, memory_order_acquire); i++)
+		if (i > 64)
+			sched_yield(); /* the holder was preempted */
+}
+
+static void slot_unlock(struct wslot *s)
+{
+	atomic_flag_clear_explicit(&s->busy, memory_order_release);
+}
+
+int nprof__mutex_wait_begin(const void *m, int64_t start_ns)
+{
+	if (rate_now(&nprof__mutex_fraction) <= 0 || nprof__guard || in_slot)
+		return -1;
+	uintptr_t key = (uintptr_t)m;
+	size_t h = slot_hash(key);
+	in_slot = 1;
+	for (int p = 0; p < PROBES; p++) {
+		size_t i = (h + (size_t)p) % NSLOTS;
+		struct wslot *s = &slots[i];
+		uintptr_t o = atomic_load_explicit(&s->obj, memory_order_relaxed);
+		if (o != 0 && o != key)
+			continue;
+		slot_lock(s);
+		o = atomic_load_explicit(&s->obj, memory_order_relaxed);
+		if (o == 0) {
+			atomic_store_explicit(&s->obj, key, memory_order_relaxed);
+			s->waiters = 0;
+			s->sum_start = 0;
+			s->last_release = 0;
+		} else if (o != key) {
+			slot_unlock(s);
+			continue;
+		}
+		s->waiters++;
+		s->sum_start += start_ns;
+		slot_unlock(s);
+		atomic_fetch_add_explicit(&nprof__mutex_waiting, 1, memory_order_relaxed);
+		in_slot = 0;
+		return (int)i;
+	}
+	in_slot = 0;
+	atomic_fetch_add_explicit(&mutex_tab.dropped, 1, memory_order_relaxed);
+	return -1;
+}
+
+void nprof__mutex_wait_end(int slot, int64_t start_ns)
+{
+	if (slot < 0)
+		return;
+	struct wslot *s = &slots[slot];
+	int saved = in_slot;
+	in_slot = 1;
+	slot_lock(s);
+	/* Releases after this waiter arrived have charged it up to the
+	 * last one already: only that part leaves the sum. */
+	s->sum_start -= start_ns > s->last_release ? start_ns : s->last_release;
+	if (--s->waiters <= 0)
+		atomic_store_explicit(&s->obj, 0, memory_order_relaxed);
+	slot_unlock(s);
+	in_slot = saved;
+	atomic_fetch_sub_explicit(&nprof__mutex_waiting, 1, memory_order_relaxed);
+}
+
+void nprof__mutex_unlocking(const void *m)
+{
+	if (nprof__guard || in_slot)
+		return;
+	uintptr_t key = (uintptr_t)m;
+	size_t h = slot_hash(key);
+	for (int p = 0; p < PROBES; p++) {
+		struct wslot *s = &slots[(h + (size_t)p) % NSLOTS];
+		if (atomic_load_explicit(&s->obj, memory_order_relaxed) != key)
+			continue;
+		in_slot = 1;
+		slot_lock(s);
+		int64_t d = 0;
+		if (atomic_load_explicit(&s->obj, memory_order_relaxed) == key && s->waiters > 0) {
+			int64_t now = nprof__mono_ns();
+			d = (int64_t)s->waiters * now - s->sum_start;
+			s->sum_start = (int64_t)s->waiters * now;
+			s->last_release = now;
+		}
+		slot_unlock(s);
+		in_slot = 0;
+		mutex_event(d);
+		return;
+	}
+}
+
+/* In a forked child only the forking thread exists: waiters registered by
+ * the others are gone, and a slot flag may be held by one of them. */
+static void child_reset(void)
+{
+	memset(slots, 0, sizeof slots);
+	atomic_store(&nprof__mutex_waiting, 0);
+	in_slot = 0;
+}
+
+__attribute__((constructor)) static void contention_ctor(void)
+{
+	pthread_atfork(NULL, NULL, child_reset);
+}
+
+/* ---------------------------------------------------------------- */
+/* snapshots                                                         */
+/* ---------------------------------------------------------------- */
+
+struct row {
+	uint32_t id;
+	int64_t count, delay, scount, sdelay;
+};
+
+/* Every bucket with an event, in id order; arena memory, NULL when full. */
+static struct row *snapshot(struct table *tb, size_t *nrows)
+{
+	uint32_t n = nprof__stack_count();
+	size_t cap = 64, len = 0;
+	struct row *rows = nprof__arena_alloc(sizeof *rows * cap);
+	for (uint32_t id = 1; rows != NULL && id <= n; id++) {
+		struct bucket *b = bucket_of(tb, id, 0);
+		if (b == NULL) {
+			id = (id / CHUNK + 1) * CHUNK - 1; /* skip the missing chunk */
+			continue;
+		}
+		struct row r = {.id = id};
+		r.count = atomic_load_explicit(&b->count, memory_order_relaxed);
+		r.delay = atomic_load_explicit(&b->delay, memory_order_relaxed);
+		r.scount = atomic_load_explicit(&b->scount, memory_order_relaxed);
+		r.sdelay = atomic_load_explicit(&b->sdelay, memory_order_relaxed);
+		if (r.count == 0)
+			continue;
+		if (len == cap) {
+			struct row *g = nprof__arena_realloc(rows, sizeof *rows * cap * 2);
+			if (g == NULL) {
+				nprof__arena_free(rows);
+				return NULL;
+			}
+			rows = g;
+			cap *= 2;
+		}
+		rows[len++] = r;
+	}
+	*nrows = len;
+	return rows;
+}
+
+/* `now` minus `base`, keeping the rows that changed. */
+static size_t subtract(struct row *now, size_t n, const struct row *base, size_t nb)
+{
+	size_t j = 0, out = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct row r = now[i];
+		while (j < nb && base[j].id < r.id)
+			j++;
+		if (j < nb && base[j].id == r.id) {
+			r.count -= base[j].count;
+			r.delay -= base[j].delay;
+			r.scount -= base[j].scount;
+			r.sdelay -= base[j].sdelay;
+		}
+		if (r.count > 0)
+			now[out++] = r;
+	}
+	return out;
+}
+
+static long count_rows(struct table *tb)
+{
+	size_t n = 0;
+	struct row *rows = snapshot(tb, &n);
+	nprof__arena_free(rows);
+	return (long)n;
+}
+
+long nprof__block_count(void)
+{
+	return count_rows(&block_tab);
+}
+
+long nprof__mutex_count(void)
+{
+	return count_rows(&mutex_tab);
+}
+
+/* ---------------------------------------------------------------- */
+/* output                                                            */
+/* ---------------------------------------------------------------- */
+
+static int is_mutex(const struct table *tb)
+{
+	return tb == &mutex_tab;
+}
+
+/* The values a profile shows for row `r`: contentions, delay (ns). */
+static void values_of(const struct table *tb, const struct row *r, int64_t v[2])
+{
+	if (is_mutex(tb)) {
+		v[0] = r->scount;
+		v[1] = r->sdelay;
+	} else {
+		v[0] = (r->count + COUNT_ONE / 2) / COUNT_ONE;
+		v[1] = r->delay;
+	}
+}
+
+static int by_delay_desc(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+	return x->delay < y->delay ? 1 : x->delay > y->delay ? -1 : (x->id > y->id) - (x->id < y->id);
+}
+
+static int build_proto(const struct table *tb, const struct row *rows, size_t n, int64_t t0,
+		       int64_t dur, struct nprof_buf *out)
+{
+	/* Go's printCountCycleProfile: exactly these types, period 1. */
+	static const struct nprof_value_type types[] = {
+		{"contentions", "count"}, {"delay", "nanoseconds"},
+	};
+	char comment[128];
+	long drops = atomic_load(&((struct table *)tb)->dropped) + nprof__stack_dropped();
+	snprintf(comment, sizeof comment, "nprof: %ld %s events dropped (nprof memory full)", drops,
+		 is_mutex(tb) ? "mutex" : "block");
+	struct nprof_profile_desc d = {
+		.sample_types = types, .n_sample_types = 2,
+		.period_type = {"contentions", "count"}, .period = 1,
+		.time_nanos = t0, .duration_nanos = dur,
+		.comment = drops > 0 ? comment : NULL,
+	};
+	struct nprof_pb *pb = nprof__pb_new(&d);
+	if (pb == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int64_t v[2];
+		values_of(tb, &rows[i], v);
+		int npcs;
+		const uintptr_t *pcs = nprof__stack_get(rows[i].id, &npcs);
+		if (nprof__pb_add(pb, pcs, npcs, v, NULL, 0) < 0) {
+			nprof__pb_free(pb);
+			return -ENOMEM;
+		}
+	}
+	return nprof__pb_finish(pb, out);
+}
+
+/* Go's legacy text (runtime/pprof writeProfileInternal, debug=1):
+ * "CYCLES COUNT @ pcs" with nanoseconds as cycles. The mutex text carries
+ * the raw sampled values; pprof multiplies them by "sampling period". */
+static void build_text(const struct table *tb, const struct row *rows, size_t n,
+		       struct nprof_buf *b)
+{
+	long frac = rate_now(&nprof__mutex_fraction);
+	nprof__buf_printf(b, "--- %s:\ncycles/second=1000000000\n",
+			  is_mutex(tb) ? "mutex" : "contention");
+	if (is_mutex(tb))
+		nprof__buf_printf(b, "sampling period=%ld\n", frac);
+	struct nprof_symtab *st = nprof__sym_open();
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+		int64_t v[2];
+		if (is_mutex(tb)) {
+			v[0] = r->count;
+			v[1] = r->delay;
+		} else {
+			values_of(tb, r, v);
+		}
+		int npcs;
+		const uintptr_t *pcs = nprof__stack_get(r->id, &npcs);
+		nprof__buf_printf(b, "%lld %lld @", (long long)v[1], (long long)v[0]);
+		for (int k = 0; k < npcs; k++)
+			nprof__buf_printf(b, " %#lx", (unsigned long)pcs[k]);
+		nprof__buf_putc(b, '\n');
+		for (int k = 0; k < npcs; k++) {
+			struct nprof_frame fr[16];
+			uintptr_t pc = pcs[k] - 1;
+			int nf = st != NULL ? nprof__sym_lookup(st, pc, fr, 16) : 0;
+			if (nf <= 0)
+				nprof__buf_printf(b, "#\t%#lx\n", (unsigned long)pc);
+			for (int f = 0; f < nf; f++)
+				nprof__buf_printf(b, "#\t%#lx\t%s+%#lx\t%s:%d\n", (unsigned long)pc,
+						  fr[f].function[0] ? fr[f].function : "?",
+						  (unsigned long)fr[f].symoff,
+						  fr[f].file[0] ? fr[f].file : "?", fr[f].line);
+		}
+		nprof__buf_putc(b, '\n');
+	}
+	if (st != NULL)
+		nprof__sym_close(st);
+	nprof__buf_printf(b, "\n# nprof %s\n# %s = %ld\n# DroppedEvents = %ld\n",
+			  is_mutex(tb) ? "mutex" : "block",
+			  is_mutex(tb) ? "MutexProfileFraction" : "BlockProfileRate",
+			  is_mutex(tb) ? frac : rate_now(&nprof__block_rate),
+			  (long)atomic_load(&((struct table *)tb)->dropped));
+}
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void serve(struct table *tb, const struct nprof_req *req, struct nprof_reply *rep,
+		  const char *name)
+{
+	if (req->seconds > 0 && req->debug != 0) {
+		nprof__reply_error(rep, 400, "nprof: seconds and debug params are incompatible");
+		return;
+	}
+	int64_t t0 = realtime_ns(), dur = 0;
+	size_t nbase = 0, n = 0;
+	struct row *base = NULL, *rows;
+	if (req->seconds > 0) {
+		base = snapshot(tb, &nbase);
+		if (base == NULL)
+			goto oom;
+		int64_t m0 = nprof__mono_ns();
+		if (nprof__req_sleep_until(req, m0 + (int64_t)req->seconds * 1000000000LL) < 0) {
+			nprof__arena_free(base);
+			nprof__reply_error(rep, 499, "nprof: client closed the connection");
+			return;
+		}
+		dur = nprof__mono_ns() - m0;
+	}
+	rows = snapshot(tb, &n);
+	if (rows == NULL)
+		goto oom;
+	if (base != NULL)
+		n = subtract(rows, n, base, nbase);
+	nprof__arena_free(base);
+	qsort(rows, n, sizeof *rows, by_delay_desc);
+	if (req->debug != 0) {
+		build_text(tb, rows, n, &rep->body);
+		nprof__arena_free(rows);
+		if (rep->body.failed)
+			goto oom;
+		return;
+	}
+	int rc = build_proto(tb, rows, n, t0, dur, &rep->body);
+	nprof__arena_free(rows);
+	if (rc < 0)
+		goto oom;
+	rep->content_type = "application/octet-stream";
+	rep->attachment = name;
+	return;
+oom:
+	nprof__buf_free(&rep->body);
+	nprof__reply_error(rep, 503, "nprof: out of memory building the %s profile", name);
+}
+
+void nprof__block_handle(const struct nprof_req *req, struct nprof_reply *rep)
+{
+	serve(&block_tab, req, rep, "block");
+}
+
+void nprof__mutex_handle(const struct nprof_req *req, struct nprof_reply *rep)
+{
+	serve(&mutex_tab, req, rep, "mutex");
+}
