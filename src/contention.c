@@ -46,19 +46,17 @@
 #include <string.h>
 #include <time.h>
 
-#define CHUNK 4096
-#define MAX_CHUNKS 1024
 #define COUNT_ONE 1024          /* block counts are kept in 1/1024ths */
 #define NSLOTS 1024             /* mutexes with registered waiters at once */
 #define PROBES 8
 
-struct bucket {
-	_Atomic int64_t count, delay;     /* block: un-biased; mutex: raw sampled */
-	_Atomic int64_t scount, sdelay;   /* mutex: scaled by the fraction */
-};
+/* Counters per stack, as pairs (stackcounts.c): block: un-biased
+ * contentions and delay; mutex: raw sampled ones, then the same scaled by
+ * the fraction. */
+enum { COUNT, DELAY, SCOUNT, SDELAY };
 
 struct table {
-	struct bucket *_Atomic chunks[MAX_CHUNKS];
+	struct nprof_stackcounts counts;
 	atomic_long dropped;
 };
 
@@ -144,24 +142,6 @@ static uint64_t rand64(void)
 /* recording                                                         */
 /* ---------------------------------------------------------------- */
 
-static struct bucket *bucket_of(struct table *tb, uint32_t id, int make)
-{
-	uint32_t c = id / CHUNK;
-	if (c >= MAX_CHUNKS)
-		return NULL;
-	struct bucket *b = atomic_load_explicit(&tb->chunks[c], memory_order_acquire);
-	if (b == NULL && make) {
-		struct bucket *fresh = nprof__arena_alloc(sizeof *fresh * CHUNK);
-		if (fresh == NULL)
-			return NULL;
-		if (atomic_compare_exchange_strong(&tb->chunks[c], &b, fresh))
-			b = fresh;
-		else
-			nprof__arena_free(fresh); /* another thread won; b is its chunk */
-	}
-	return b != NULL ? &b[id % CHUNK] : NULL;
-}
-
 /* The calling program's stack (starting at the caller of the override)
  * as an interned id, with the guard raised; 0 when it cannot be kept. */
 static uint32_t capture(struct table *tb)
@@ -172,7 +152,7 @@ static uint32_t capture(struct table *tb)
 	if (n > NPROF_MAX_FRAMES)
 		n = NPROF_MAX_FRAMES;
 	uint32_t id = n > 0 ? nprof__stack_intern(pcs, n) : 0;
-	if (id == 0 || bucket_of(tb, id, 1) == NULL) {
+	if (id == 0 || nprof__stackcounts_at(&tb->counts, id, 1) == NULL) {
 		atomic_fetch_add_explicit(&tb->dropped, 1, memory_order_relaxed);
 		return 0;
 	}
@@ -195,7 +175,7 @@ void nprof__contention_block(int64_t start_ns)
 	nprof__guard = 1;
 	uint32_t id = capture(&block_tab);
 	if (id != 0) {
-		struct bucket *b = bucket_of(&block_tab, id, 0);
+		struct nprof_counts *b = nprof__stackcounts_at(&block_tab.counts, id, 0);
 		/* Go's saveblockevent: an event below the rate stands for
 		 * rate/d events of its size (un-biased at record time). */
 		int64_t c = COUNT_ONE, v = d;
@@ -203,8 +183,8 @@ void nprof__contention_block(int64_t start_ns)
 			c = (int64_t)((double)rate / (double)d * COUNT_ONE);
 			v = rate;
 		}
-		atomic_fetch_add_explicit(&b->delay, v, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->count, c, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->v[DELAY], v, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->v[COUNT], c, memory_order_relaxed);
 	}
 	nprof__guard = 0;
 	errno = saved;
@@ -222,11 +202,11 @@ static void mutex_event(int64_t d)
 	nprof__guard = 1;
 	uint32_t id = capture(&mutex_tab);
 	if (id != 0) {
-		struct bucket *b = bucket_of(&mutex_tab, id, 0);
-		atomic_fetch_add_explicit(&b->delay, d, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->count, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->sdelay, d * frac, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->scount, frac, memory_order_relaxed);
+		struct nprof_counts *b = nprof__stackcounts_at(&mutex_tab.counts, id, 0);
+		atomic_fetch_add_explicit(&b->v[DELAY], d, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->v[COUNT], 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->v[SDELAY], d * frac, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->v[SCOUNT], frac, memory_order_relaxed);
 	}
 	nprof__guard = 0;
 	errno = saved;
@@ -351,71 +331,45 @@ __attribute__((constructor)) static void contention_ctor(void)
 /* snapshots                                                         */
 /* ---------------------------------------------------------------- */
 
-struct row {
-	uint32_t id;
-	int64_t count, delay, scount, sdelay;
-};
-
-/* Every bucket with an event, in id order; arena memory, NULL when full. */
-static struct row *snapshot(struct table *tb, size_t *nrows)
+/* Every stack with an event, in id order; arena memory, NULL when full. */
+static struct nprof_counts_row *snapshot(struct table *tb, size_t *nrows)
 {
-	uint32_t n = nprof__stack_count();
-	size_t cap = 64, len = 0;
-	struct row *rows = nprof__arena_alloc(sizeof *rows * cap);
-	for (uint32_t id = 1; rows != NULL && id <= n; id++) {
-		struct bucket *b = bucket_of(tb, id, 0);
-		if (b == NULL) {
-			id = (id / CHUNK + 1) * CHUNK - 1; /* skip the missing chunk */
-			continue;
-		}
-		struct row r = {.id = id};
-		r.count = atomic_load_explicit(&b->count, memory_order_relaxed);
-		r.delay = atomic_load_explicit(&b->delay, memory_order_relaxed);
-		r.scount = atomic_load_explicit(&b->scount, memory_order_relaxed);
-		r.sdelay = atomic_load_explicit(&b->sdelay, memory_order_relaxed);
-		if (r.count == 0)
-			continue;
-		if (len == cap) {
-			struct row *g = nprof__arena_realloc(rows, sizeof *rows * cap * 2);
-			if (g == NULL) {
-				nprof__arena_free(rows);
-				return NULL;
-			}
-			rows = g;
-			cap *= 2;
-		}
-		rows[len++] = r;
-	}
-	*nrows = len;
-	return rows;
+	return nprof__stackcounts_rows(&tb->counts, nrows);
 }
 
 /* `now` minus `base`, keeping the rows that changed. */
-static size_t subtract(struct row *now, size_t n, const struct row *base, size_t nb)
+static size_t subtract(struct nprof_counts_row *now, size_t n, const struct nprof_counts_row *base, size_t nb)
 {
 	size_t j = 0, out = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct row r = now[i];
+		struct nprof_counts_row r = now[i];
 		while (j < nb && base[j].id < r.id)
 			j++;
 		if (j < nb && base[j].id == r.id) {
-			r.count -= base[j].count;
-			r.delay -= base[j].delay;
-			r.scount -= base[j].scount;
-			r.sdelay -= base[j].sdelay;
+			r.v[COUNT] -= base[j].v[COUNT];
+			r.v[DELAY] -= base[j].v[DELAY];
+			r.v[SCOUNT] -= base[j].v[SCOUNT];
+			r.v[SDELAY] -= base[j].v[SDELAY];
 		}
-		if (r.count > 0)
+		if (r.v[COUNT] > 0)
 			now[out++] = r;
 	}
 	return out;
 }
 
+static void count_one(void *ctx, uint32_t id, const int64_t v[4])
+{
+	(void)id;
+	(void)v;
+	++*(long *)ctx;
+}
+
+/* Stacks with an event, for the index: counted without a snapshot. */
 static long count_rows(struct table *tb)
 {
-	size_t n = 0;
-	struct row *rows = snapshot(tb, &n);
-	nprof__arena_free(rows);
-	return (long)n;
+	long n = 0;
+	nprof__stackcounts_each(&tb->counts, count_one, &n);
+	return n;
 }
 
 long nprof__block_count(void)
@@ -438,24 +392,24 @@ static int is_mutex(const struct table *tb)
 }
 
 /* The values a profile shows for row `r`: contentions, delay (ns). */
-static void values_of(const struct table *tb, const struct row *r, int64_t v[2])
+static void values_of(const struct table *tb, const struct nprof_counts_row *r, int64_t v[2])
 {
 	if (is_mutex(tb)) {
-		v[0] = r->scount;
-		v[1] = r->sdelay;
+		v[0] = r->v[SCOUNT];
+		v[1] = r->v[SDELAY];
 	} else {
-		v[0] = (r->count + COUNT_ONE / 2) / COUNT_ONE;
-		v[1] = r->delay;
+		v[0] = (r->v[COUNT] + COUNT_ONE / 2) / COUNT_ONE;
+		v[1] = r->v[DELAY];
 	}
 }
 
 static int by_delay_desc(const void *a, const void *b)
 {
-	const struct row *x = a, *y = b;
-	return x->delay < y->delay ? 1 : x->delay > y->delay ? -1 : (x->id > y->id) - (x->id < y->id);
+	const struct nprof_counts_row *x = a, *y = b;
+	return x->v[DELAY] < y->v[DELAY] ? 1 : x->v[DELAY] > y->v[DELAY] ? -1 : (x->id > y->id) - (x->id < y->id);
 }
 
-static int build_proto(const struct table *tb, const struct row *rows, size_t n, int64_t t0,
+static int build_proto(const struct table *tb, const struct nprof_counts_row *rows, size_t n, int64_t t0,
 		       int64_t dur, struct nprof_buf *out)
 {
 	/* Go's printCountCycleProfile: exactly these types, period 1. */
@@ -491,7 +445,7 @@ static int build_proto(const struct table *tb, const struct row *rows, size_t n,
 /* Go's legacy text (runtime/pprof writeProfileInternal, debug=1):
  * "CYCLES COUNT @ pcs" with nanoseconds as cycles. The mutex text carries
  * the raw sampled values; pprof multiplies them by "sampling period". */
-static void build_text(const struct table *tb, const struct row *rows, size_t n,
+static void build_text(const struct table *tb, const struct nprof_counts_row *rows, size_t n,
 		       struct nprof_buf *b)
 {
 	long frac = rate_now(&nprof__mutex_fraction);
@@ -501,11 +455,11 @@ static void build_text(const struct table *tb, const struct row *rows, size_t n,
 		nprof__buf_printf(b, "sampling period=%ld\n", frac);
 	struct nprof_symtab *st = nprof__sym_open();
 	for (size_t i = 0; i < n; i++) {
-		const struct row *r = &rows[i];
+		const struct nprof_counts_row *r = &rows[i];
 		int64_t v[2];
 		if (is_mutex(tb)) {
-			v[0] = r->count;
-			v[1] = r->delay;
+			v[0] = r->v[COUNT];
+			v[1] = r->v[DELAY];
 		} else {
 			values_of(tb, r, v);
 		}
@@ -554,7 +508,7 @@ static void serve(struct table *tb, const struct nprof_req *req, struct nprof_re
 	}
 	int64_t t0 = realtime_ns(), dur = 0;
 	size_t nbase = 0, n = 0;
-	struct row *base = NULL, *rows;
+	struct nprof_counts_row *base = NULL, *rows;
 	if (req->seconds > 0) {
 		base = snapshot(tb, &nbase);
 		if (base == NULL)

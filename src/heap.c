@@ -27,7 +27,6 @@
 #include "heap_int.h"
 #include "nprof.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -39,51 +38,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK 4096
-#define MAX_CHUNKS 1024                 /* 4M stack ids; stacks.c holds fewer */
-
-struct bucket {
-	_Atomic int64_t allocs, alloc_bytes, frees, free_bytes;
-};
+/* Counters per stack, as pairs (stackcounts.c): allocations and their
+ * bytes, frees and theirs. */
+enum { ALLOCS, ALLOC_BYTES, FREES, FREE_BYTES };
 
 volatile long nprof__heap_rate = -1;  /* -1: not configured yet */
 static long profile_rate;               /* the configured rate, for the profile */
-static struct bucket *_Atomic chunks[MAX_CHUNKS];
+static struct nprof_stackcounts counts;
 static atomic_long dropped;
 
 /* ---------------------------------------------------------------- */
 /* recording                                                         */
 /* ---------------------------------------------------------------- */
-
-/* The bucket of stack `id`; creates its chunk when `make`. NULL if none. */
-static struct bucket *bucket_of(uint32_t id, int make)
-{
-	uint32_t c = id / CHUNK;
-	if (c >= MAX_CHUNKS)
-		return NULL;
-	struct bucket *b = atomic_load_explicit(&chunks[c], memory_order_acquire);
-	if (b == NULL && make) {
-		struct bucket *fresh = nprof__arena_alloc(sizeof *fresh * CHUNK);
-		if (fresh == NULL)
-			return NULL;
-		if (atomic_compare_exchange_strong(&chunks[c], &b, fresh))
-			b = fresh;
-		else
-			nprof__arena_free(fresh); /* another thread won; b is its chunk */
-	}
-	return b != NULL ? &b[id % CHUNK] : NULL;
-}
-
-/* True when `pc` is in nprof's own code: the fallback for trimming hook
- * frames when the caller's return address is not found in the stack. */
-static int is_ours(uintptr_t pc)
-{
-	static void *self;
-	Dl_info info;
-	if (self == NULL && dladdr((void *)is_ours, &info) != 0)
-		self = info.dli_fbase;
-	return dladdr((void *)pc, &info) != 0 && info.dli_fbase == self;
-}
 
 uint32_t nprof__heap_capture(const void *ra)
 {
@@ -97,14 +63,15 @@ uint32_t nprof__heap_capture(const void *ra)
 			start = i;
 			break;
 		}
+	/* Not found (a tail call): nprof's own frames are already gone
+	 * (nprof__unwind_here drops them), so start at the innermost. */
 	if (start < 0)
-		for (start = 0; start < n && start < 8 && is_ours(pcs[start]); start++)
-			;
+		start = 0;
 	int m = n - start;
 	if (m > NPROF_MAX_FRAMES)
 		m = NPROF_MAX_FRAMES;
 	uint32_t id = nprof__stack_intern(pcs + start, m);
-	if (id == 0 || bucket_of(id, 1) == NULL) {
+	if (id == 0 || nprof__stackcounts_at(&counts, id, 1) == NULL) {
 		nprof__heap_note_drop();
 		return 0;
 	}
@@ -113,18 +80,18 @@ uint32_t nprof__heap_capture(const void *ra)
 
 void nprof__heap_note_alloc(uint32_t id, size_t size)
 {
-	struct bucket *b = bucket_of(id, 0);
-	atomic_fetch_add_explicit(&b->alloc_bytes, (int64_t)size, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->allocs, 1, memory_order_release);
+	struct nprof_counts *b = nprof__stackcounts_at(&counts, id, 0);
+	atomic_fetch_add_explicit(&b->v[ALLOC_BYTES], (int64_t)size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->v[ALLOCS], 1, memory_order_release);
 }
 
 void nprof__heap_note_free(uint32_t id, size_t size)
 {
-	struct bucket *b = bucket_of(id, 0);
+	struct nprof_counts *b = nprof__stackcounts_at(&counts, id, 0);
 	if (b == NULL)
 		return;
-	atomic_fetch_add_explicit(&b->free_bytes, (int64_t)size, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->frees, 1, memory_order_release);
+	atomic_fetch_add_explicit(&b->v[FREE_BYTES], (int64_t)size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->v[FREES], 1, memory_order_release);
 }
 
 void nprof__heap_note_drop(void)
@@ -181,62 +148,29 @@ void nprof__heap_postfork(int child)
 /* snapshots                                                         */
 /* ---------------------------------------------------------------- */
 
-struct row {
-	uint32_t id;
-	int64_t allocs, alloc_bytes, frees, free_bytes;
-};
-
-/* Every bucket with an allocation, in id order; arena memory. */
-static struct row *snapshot(size_t *nrows)
+/* Every stack with an allocation, in id order; arena memory. */
+static struct nprof_counts_row *snapshot(size_t *nrows)
 {
-	uint32_t n = nprof__stack_count();
-	size_t cap = 64, len = 0;
-	struct row *rows = nprof__arena_alloc(sizeof *rows * cap);
-	for (uint32_t id = 1; rows != NULL && id <= n; id++) {
-		struct bucket *b = bucket_of(id, 0);
-		if (b == NULL) {
-			id = (id / CHUNK + 1) * CHUNK - 1; /* skip the missing chunk */
-			continue;
-		}
-		struct row r = {.id = id};
-		r.frees = atomic_load_explicit(&b->frees, memory_order_acquire);
-		r.free_bytes = atomic_load_explicit(&b->free_bytes, memory_order_relaxed);
-		r.allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
-		r.alloc_bytes = atomic_load_explicit(&b->alloc_bytes, memory_order_relaxed);
-		if (r.allocs == 0)
-			continue;
-		if (len == cap) {
-			struct row *g = nprof__arena_realloc(rows, sizeof *rows * cap * 2);
-			if (g == NULL) {
-				nprof__arena_free(rows);
-				return NULL;
-			}
-			rows = g;
-			cap *= 2;
-		}
-		rows[len++] = r;
-	}
-	*nrows = len;
-	return rows;
+	return nprof__stackcounts_rows(&counts, nrows);
 }
 
 /* `now` minus `base` for the cumulative (alloc) values; rows of `now`
  * with nothing allocated in between and nothing in use are dropped. */
-static size_t subtract(struct row *now, size_t n, const struct row *base, size_t nb)
+static size_t subtract(struct nprof_counts_row *now, size_t n, const struct nprof_counts_row *base, size_t nb)
 {
 	size_t j = 0, out = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct row r = now[i];
+		struct nprof_counts_row r = now[i];
 		while (j < nb && base[j].id < r.id)
 			j++;
 		if (j < nb && base[j].id == r.id) {
-			r.allocs -= base[j].allocs;
-			r.alloc_bytes -= base[j].alloc_bytes;
+			r.v[ALLOCS] -= base[j].v[ALLOCS];
+			r.v[ALLOC_BYTES] -= base[j].v[ALLOC_BYTES];
 			/* In use stays absolute: shift frees with allocs. */
-			r.frees -= base[j].allocs;
-			r.free_bytes -= base[j].alloc_bytes;
+			r.v[FREES] -= base[j].v[ALLOCS];
+			r.v[FREE_BYTES] -= base[j].v[ALLOC_BYTES];
 		}
-		if (r.allocs > 0 || r.allocs - r.frees > 0)
+		if (r.v[ALLOCS] > 0 || r.v[ALLOCS] - r.v[FREES] > 0)
 			now[out++] = r;
 	}
 	return out;
@@ -245,7 +179,7 @@ static size_t subtract(struct row *now, size_t n, const struct row *base, size_t
 long nprof__heap_count(void)
 {
 	size_t n = 0;
-	struct row *rows = snapshot(&n);
+	struct nprof_counts_row *rows = snapshot(&n);
 	nprof__arena_free(rows);
 	return (long)n;
 }
@@ -279,7 +213,7 @@ static int64_t realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int build_proto(const struct row *rows, size_t n, const char *default_type,
+static int build_proto(const struct nprof_counts_row *rows, size_t n, const char *default_type,
 		       int64_t t0, int64_t dur, struct nprof_buf *out)
 {
 	static const struct nprof_value_type types[] = {
@@ -301,14 +235,14 @@ static int build_proto(const struct row *rows, size_t n, const char *default_typ
 	if (pb == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const struct row *r = &rows[i];
+		const struct nprof_counts_row *r = &rows[i];
 		int64_t v[4];
-		unsample(r->allocs, r->alloc_bytes, profile_rate, &v[0], &v[1]);
-		unsample(r->allocs - r->frees, r->alloc_bytes - r->free_bytes, profile_rate, &v[2],
+		unsample(r->v[ALLOCS], r->v[ALLOC_BYTES], profile_rate, &v[0], &v[1]);
+		unsample(r->v[ALLOCS] - r->v[FREES], r->v[ALLOC_BYTES] - r->v[FREE_BYTES], profile_rate, &v[2],
 			 &v[3]);
 		/* Go labels each sample with its block size. */
 		struct nprof_label l = {.key = "bytes",
-					.num = r->allocs > 0 ? r->alloc_bytes / r->allocs : 0};
+					.num = r->v[ALLOCS] > 0 ? r->v[ALLOC_BYTES] / r->v[ALLOCS] : 0};
 		int npcs;
 		const uintptr_t *pcs = nprof__stack_get(r->id, &npcs);
 		if (nprof__pb_add(pb, pcs, npcs, v, &l, 1) < 0) {
@@ -321,20 +255,20 @@ static int build_proto(const struct row *rows, size_t n, const char *default_typ
 
 static int by_inuse_desc(const void *a, const void *b)
 {
-	const struct row *x = a, *y = b;
-	int64_t ix = x->alloc_bytes - x->free_bytes, iy = y->alloc_bytes - y->free_bytes;
+	const struct nprof_counts_row *x = a, *y = b;
+	int64_t ix = x->v[ALLOC_BYTES] - x->v[FREE_BYTES], iy = y->v[ALLOC_BYTES] - y->v[FREE_BYTES];
 	return ix < iy ? 1 : ix > iy ? -1 : (x->id > y->id) - (x->id < y->id);
 }
 
 /* Go's legacy text (runtime/pprof writeHeapInternal, debug=1). */
-static void build_text(struct row *rows, size_t n, struct nprof_buf *b)
+static void build_text(struct nprof_counts_row *rows, size_t n, struct nprof_buf *b)
 {
 	int64_t t[4] = {0, 0, 0, 0};
 	for (size_t i = 0; i < n; i++) {
-		t[0] += rows[i].allocs;
-		t[1] += rows[i].alloc_bytes;
-		t[2] += rows[i].frees;
-		t[3] += rows[i].free_bytes;
+		t[0] += rows[i].v[ALLOCS];
+		t[1] += rows[i].v[ALLOC_BYTES];
+		t[2] += rows[i].v[FREES];
+		t[3] += rows[i].v[FREE_BYTES];
 	}
 	qsort(rows, n, sizeof *rows, by_inuse_desc);
 	nprof__buf_printf(b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%ld\n",
@@ -342,12 +276,12 @@ static void build_text(struct row *rows, size_t n, struct nprof_buf *b)
 			  (long long)t[1], 2 * profile_rate);
 	struct nprof_symtab *st = nprof__sym_open();
 	for (size_t i = 0; i < n; i++) {
-		const struct row *r = &rows[i];
+		const struct nprof_counts_row *r = &rows[i];
 		int npcs;
 		const uintptr_t *pcs = nprof__stack_get(r->id, &npcs);
-		nprof__buf_printf(b, "%lld: %lld [%lld: %lld] @", (long long)(r->allocs - r->frees),
-				  (long long)(r->alloc_bytes - r->free_bytes), (long long)r->allocs,
-				  (long long)r->alloc_bytes);
+		nprof__buf_printf(b, "%lld: %lld [%lld: %lld] @", (long long)(r->v[ALLOCS] - r->v[FREES]),
+				  (long long)(r->v[ALLOC_BYTES] - r->v[FREE_BYTES]), (long long)r->v[ALLOCS],
+				  (long long)r->v[ALLOC_BYTES]);
 		for (int k = 0; k < npcs; k++)
 			nprof__buf_printf(b, " %#lx", (unsigned long)pcs[k]);
 		nprof__buf_putc(b, '\n');
@@ -388,7 +322,7 @@ static void serve(const struct nprof_req *req, struct nprof_reply *rep, const ch
 	}
 	int64_t t0 = realtime_ns(), dur = 0;
 	size_t nbase = 0, n = 0;
-	struct row *base = NULL, *rows;
+	struct nprof_counts_row *base = NULL, *rows;
 	if (req->seconds > 0) {
 		base = snapshot(&nbase);
 		if (base == NULL)
@@ -479,30 +413,23 @@ void nprof__heap_write_out(void)
  * The alloc totals never decrease (the estimate count * g(avg) grows with
  * every sample; docs/internals/metrics.md), as a Prometheus counter must.
  */
+static void add_totals(void *ctx, uint32_t id, const int64_t v[4])
+{
+	struct nprof_heap_totals *t = ctx;
+	int64_t c, b;
+	(void)id;
+	unsample(v[ALLOCS], v[ALLOC_BYTES], profile_rate, &c, &b);
+	t->alloc_objects += c;
+	t->alloc_bytes += b;
+	unsample(v[ALLOCS] - v[FREES], v[ALLOC_BYTES] - v[FREE_BYTES], profile_rate, &c, &b);
+	t->inuse_objects += c;
+	t->inuse_bytes += b;
+}
+
 void nprof__heap_totals(struct nprof_heap_totals *t)
 {
-	uint32_t n = nprof__stack_count();
 	memset(t, 0, sizeof *t);
-	for (uint32_t id = 1; id <= n; id++) {
-		struct bucket *b = bucket_of(id, 0);
-		if (b == NULL) {
-			id = (id / CHUNK + 1) * CHUNK - 1; /* skip the missing chunk */
-			continue;
-		}
-		int64_t frees = atomic_load_explicit(&b->frees, memory_order_acquire);
-		int64_t free_bytes = atomic_load_explicit(&b->free_bytes, memory_order_relaxed);
-		int64_t allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
-		int64_t alloc_bytes = atomic_load_explicit(&b->alloc_bytes, memory_order_relaxed);
-		if (allocs == 0)
-			continue;
-		int64_t c, v;
-		unsample(allocs, alloc_bytes, profile_rate, &c, &v);
-		t->alloc_objects += c;
-		t->alloc_bytes += v;
-		unsample(allocs - frees, alloc_bytes - free_bytes, profile_rate, &c, &v);
-		t->inuse_objects += c;
-		t->inuse_bytes += v;
-	}
+	nprof__stackcounts_each(&counts, add_totals, t);
 }
 
 /*
@@ -513,26 +440,26 @@ void nprof__heap_totals(struct nprof_heap_totals *t)
  * lock-free like a profile does and allocates nothing. Not for signal
  * handlers (fn is whatever the caller does).
  */
+struct inuse_ctx {
+	void (*fn)(void *ctx, uint32_t stack, int64_t bytes, int64_t objects);
+	void *ctx;
+};
+
+static void each_inuse(void *arg, uint32_t id, const int64_t v[4])
+{
+	const struct inuse_ctx *c = arg;
+	if (v[ALLOCS] - v[FREES] <= 0)
+		return;
+	int64_t objects, bytes;
+	unsample(v[ALLOCS] - v[FREES], v[ALLOC_BYTES] - v[FREE_BYTES], profile_rate, &objects,
+		 &bytes);
+	if (bytes > 0)
+		c->fn(c->ctx, id, bytes, objects);
+}
+
 void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
 				       int64_t objects), void *ctx)
 {
-	uint32_t n = nprof__stack_count();
-	for (uint32_t id = 1; id <= n; id++) {
-		struct bucket *b = bucket_of(id, 0);
-		if (b == NULL) {
-			id = (id / CHUNK + 1) * CHUNK - 1; /* skip the missing chunk */
-			continue;
-		}
-		/* Frees before allocations, as snapshot(): never negative. */
-		int64_t frees = atomic_load_explicit(&b->frees, memory_order_acquire);
-		int64_t free_bytes = atomic_load_explicit(&b->free_bytes, memory_order_relaxed);
-		int64_t allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
-		int64_t alloc_bytes = atomic_load_explicit(&b->alloc_bytes, memory_order_relaxed);
-		if (allocs - frees <= 0)
-			continue;
-		int64_t c, v;
-		unsample(allocs - frees, alloc_bytes - free_bytes, profile_rate, &c, &v);
-		if (v > 0)
-			fn(ctx, id, v, c);
-	}
+	struct inuse_ctx c = {fn, ctx};
+	nprof__stackcounts_each(&counts, each_inuse, &c);
 }

@@ -191,6 +191,46 @@ void nprof__stack_prefork(void);
 void nprof__stack_postfork(void);
 
 /* ------------------------------------------------------------------ */
+/* stackcounts.c: four lock-free counters per interned stack           */
+/* ------------------------------------------------------------------ */
+
+#define NPROF_SC_CHUNK 4096
+#define NPROF_SC_MAX_CHUNKS 1024          /* 4M stack ids; stacks.c holds fewer */
+
+struct nprof_counts {
+	_Atomic int64_t v[4];
+};
+
+/* A table of counters by stack id; zero-initialised static storage. */
+struct nprof_stackcounts {
+	struct nprof_counts *_Atomic chunks[NPROF_SC_MAX_CHUNKS];
+};
+
+struct nprof_counts_row {
+	uint32_t id;
+	int64_t v[4];
+};
+
+/*
+ * The counters of stack `id`, creating their chunk when `make`; NULL when
+ * absent (or the arena is full). The four are two pairs, a count and its
+ * companion: v[0]/v[1] and v[2]/v[3]. Writers add the companion first,
+ * then the count with memory_order_release.
+ */
+struct nprof_counts *nprof__stackcounts_at(struct nprof_stackcounts *t, uint32_t id, int make);
+
+typedef void (*nprof_counts_fn)(void *ctx, uint32_t id, const int64_t v[4]);
+
+/* Calls fn for every stack whose v[0] is non-zero, in id order; reads the
+ * second pair before the first, each count (acquire) before its
+ * companion, so v[2] is never ahead of v[0]. Allocates nothing. */
+void nprof__stackcounts_each(struct nprof_stackcounts *t, nprof_counts_fn fn, void *ctx);
+
+/* The same as rows in arena memory (nprof__arena_free them); *n rows.
+ * NULL only when the arena is full. */
+struct nprof_counts_row *nprof__stackcounts_rows(struct nprof_stackcounts *t, size_t *n);
+
+/* ------------------------------------------------------------------ */
 /* symbolize.c, procmaps.c: addresses to functions, files, lines        */
 /* ------------------------------------------------------------------ */
 
