@@ -22,6 +22,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -363,9 +364,61 @@ __attribute__((constructor)) static void nprof_ctor(void)
 		nprof_start(NULL);
 }
 
+/*
+ * NPROF_OUT: the reports written at exit, `<file>.<pid>.pb.gz` (the
+ * profile) and `<file>.<pid>.txt` (its text form) in the directory. Only
+ * the process that started nprof writes them, never a forked child.
+ */
+static const struct {
+	const char *route, *file;
+	int proto;          /* also write the gzipped profile.proto */
+	int text_debug;     /* debug level of the text beside it */
+} out_reports[] = {
+	{"heap", "heap", 1, 1},
+	{"goroutine", "threads", 1, 2},   /* every thread, its wait and creator */
+	{"fd", "fd", 1, 1},
+	{"leaks", "leaks", 0, 0},
+};
+
+static void write_one(const char *route, const char *path, int debug)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		nprof__log("NPROF_OUT: cannot create %s: %s", path, strerror(errno));
+		return;
+	}
+	int rc = nprof_write_profile(route, fd, debug);
+	close(fd);
+	if (rc < 0)
+		nprof__log("NPROF_OUT: writing %s: %s", path, nprof_strerror(rc));
+}
+
+static void write_out(void)
+{
+	if (nprof__cfg.out_dir[0] == '\0' || !nprof__running || getpid() != nprof__owner_pid)
+		return;
+	int saved = errno;
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	mkdir(nprof__cfg.out_dir, 0755);
+	for (size_t i = 0; i < sizeof out_reports / sizeof out_reports[0]; i++) {
+		char path[512];
+		if (out_reports[i].proto) {
+			snprintf(path, sizeof path, "%s/%s.%d.pb.gz", nprof__cfg.out_dir,
+				 out_reports[i].file, (int)getpid());
+			write_one(out_reports[i].route, path, 0);
+		}
+		snprintf(path, sizeof path, "%s/%s.%d.txt", nprof__cfg.out_dir, out_reports[i].file,
+			 (int)getpid());
+		write_one(out_reports[i].route, path, out_reports[i].text_debug);
+	}
+	nprof__guard = guard;
+	errno = saved;
+}
+
 __attribute__((destructor)) static void nprof_dtor(void)
 {
-	nprof__heap_write_out(); /* NPROF_OUT; owner process only */
+	write_out();
 	nprof_stop();
 }
 

@@ -28,13 +28,11 @@
 #include "nprof.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -368,36 +366,6 @@ void nprof__heap_handle(const struct nprof_req *req, struct nprof_reply *rep)
 void nprof__allocs_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
 	serve(req, rep, "alloc_space", "allocs");
-}
-
-/* ---------------------------------------------------------------- */
-/* NPROF_OUT                                                         */
-/* ---------------------------------------------------------------- */
-
-void nprof__heap_write_out(void)
-{
-	if (nprof__cfg.out_dir[0] == '\0' || !nprof__running || getpid() != nprof__owner_pid)
-		return;
-	int saved = errno;
-	int guard = nprof__guard;
-	nprof__guard = 1;
-	mkdir(nprof__cfg.out_dir, 0755);
-	for (int debug = 0; debug <= 1; debug++) {
-		char path[512];
-		snprintf(path, sizeof path, "%s/heap.%d.%s", nprof__cfg.out_dir, (int)getpid(),
-			 debug ? "txt" : "pb.gz");
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			nprof__log("NPROF_OUT: cannot create %s: %s", path, strerror(errno));
-			break;
-		}
-		int rc = nprof_write_profile("heap", fd, debug);
-		close(fd);
-		if (rc < 0)
-			nprof__log("NPROF_OUT: writing %s: %s", path, nprof_strerror(rc));
-	}
-	nprof__guard = guard;
-	errno = saved;
 }
 
 /* ---------------------------------------------------------------- */

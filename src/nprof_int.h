@@ -581,10 +581,6 @@ void nprof__heap_totals(struct nprof_heap_totals *t);
 void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
 				       int64_t objects), void *ctx);
 
-/* At exit, in the owning process only: writes heap.<pid>.pb.gz and
- * heap.<pid>.txt into NPROF_OUT when it is set. Preserves errno. */
-void nprof__heap_write_out(void);
-
 /* ------------------------------------------------------------------ */
 /* Profiles' life-cycle hooks, called by core.c                        */
 /* Each module's init runs in nprof_start after configuration and      */
