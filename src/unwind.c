@@ -64,7 +64,82 @@ static inline int is_self(uintptr_t pc)
 	return nprof__unwind_is_self(pc);
 }
 
-#define UNW_CACHE_PER_THREAD 2   /* libunwind.h's unw_caching_policy_t */
+/*
+ * When a signal handler may unwind. libunwind finds unwind tables with
+ * dl_iterate_phdr, which takes the loader's recursive write lock. A thread
+ * interrupted inside glibc's lock or unlock of that mutex (the lock word
+ * set, the owner not yet recorded, or the reverse) would wait on it
+ * forever in its own handler; and a handler waiting for another thread
+ * that holds it may wait on a lock its own thread holds. Both hung
+ * tests/integration/cpu_dl_stress.sh. So the handler unwinds only when the
+ * loader's lock is free or held by its own thread (a recursive take then
+ * succeeds); otherwise the sample keeps its leaf frame alone.
+ *
+ * The mutex is found at start, version-independently: inside a
+ * dl_iterate_phdr callback nprof holds it, so it is the one mutex in
+ * ld.so's _rtld_global whose lock word is set and whose owner is us.
+ * Samples on a thread already inside the unwinder keep their leaf too.
+ */
+static const int *loader_lock;             /* glibc's __data.{__lock, __count, __owner} */
+static NPROF_TLS int in_unwind;
+
+struct lock_scan {
+	const int *base;
+	size_t words;
+	const int *found;
+	int matches;
+};
+
+static int scan_loader_lock(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)info;
+	(void)size;
+	struct lock_scan *sc = arg;
+	int tid = (int)nprof__gettid();
+	for (size_t i = 0; i + 2 < sc->words; i++)
+		if (sc->base[i] != 0 && sc->base[i + 1] >= 1 && sc->base[i + 2] == tid) {
+			sc->found = &sc->base[i];
+			sc->matches++;
+		}
+	return 1; /* one callback is enough: the lock is held during it */
+}
+
+static void loader_lock_init(void)
+{
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	void *g = dlsym(RTLD_DEFAULT, "_rtld_global");
+	if (g == NULL || dladdr1(g, &info, (void **)&sym, RTLD_DL_SYMENT) == 0 || sym == NULL)
+		return;
+	struct lock_scan sc = {.base = g, .words = sym->st_size / sizeof(int)};
+	dl_iterate_phdr(scan_loader_lock, &sc);
+	/* Exactly one match, and free again once the iteration is over. */
+	if (sc.matches == 1 && __atomic_load_n(sc.found, __ATOMIC_RELAXED) == 0)
+		loader_lock = sc.found;
+}
+
+/* Non-zero when a handler on this thread may call dl_iterate_phdr now. */
+static int loader_lock_ok_sigsafe(void)
+{
+	if (loader_lock == NULL)
+		return 1; /* not found: behave as before (documented risk) */
+	if (__atomic_load_n(&loader_lock[0], __ATOMIC_ACQUIRE) == 0)
+		return 1;
+	return __atomic_load_n(&loader_lock[2], __ATOMIC_RELAXED) == (int)nprof__gettid();
+}
+
+/*
+ * libunwind's register-state cache, UNW_CACHE_NONE (libunwind.h's
+ * unw_caching_policy_t). Debian builds libunwind without thread-local
+ * storage, so UNW_CACHE_PER_THREAD silently becomes the global cache,
+ * guarded by a mutex. A SIGPROF handler that takes that mutex deadlocks
+ * with a thread holding it while it waits for the loader's lock, which
+ * the handler's own thread may hold (interrupted inside dl_iterate_phdr,
+ * dlopen or dlclose): tests/integration/cpu_dl_stress.sh. Without the
+ * cache no libunwind lock is taken; unw_backtrace keeps its own lock-free
+ * per-thread trace cache, so the cost stays on the rare cache misses.
+ */
+#define UNW_CACHE_NONE 0
 
 int nprof__unwind_init(void)
 {
@@ -76,8 +151,9 @@ int nprof__unwind_init(void)
 	unw_set_caching_fn set_caching = (unw_set_caching_fn)dlsym(h, "_ULx86_64_set_caching_policy");
 	void **as = (void **)dlsym(h, "_ULx86_64_local_addr_space");
 	if (set_caching != NULL && as != NULL)
-		set_caching(*as, UNW_CACHE_PER_THREAD);
+		set_caching(*as, UNW_CACHE_NONE);
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)nprof__unwind_init);
+	loader_lock_init();
 	unw_backtrace_fn bt = (unw_backtrace_fn)dlsym(h, "unw_backtrace");
 	if (bt == NULL)
 		return -ENOENT;
@@ -98,7 +174,9 @@ __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int sk
 	int want = max + skip + 1;
 	if (want > (int)(sizeof buf / sizeof buf[0]))
 		want = (int)(sizeof buf / sizeof buf[0]);
+	in_unwind = 1;
 	int n = bt(buf, want);
+	in_unwind = 0;
 	int out = 0;
 	/* buf[0] is this function's own return into the caller. */
 	for (int i = skip + 1; i < n && out < max; i++)
@@ -118,9 +196,11 @@ int nprof__unwind_signal_sigsafe(void *ucontext, uintptr_t *pcs, int max)
 	 * address: store ip + 1 so the common "minus one" lands on it. */
 	pcs[0] = ip + 1;
 	unw_backtrace_fn bt = __atomic_load_n(&unw_bt, __ATOMIC_ACQUIRE);
-	if (bt == NULL)
+	if (bt == NULL || in_unwind || !loader_lock_ok_sigsafe())
 		return 1;
+	in_unwind = 1;
 	int n = bt(buf, (int)(sizeof buf / sizeof buf[0]));
+	in_unwind = 0;
 	/* Skip the handler's frames and the signal trampoline: the walk
 	 * reaches the interrupted frame, whose address is exactly ip. */
 	int i = 0;
