@@ -6,6 +6,7 @@
 # Prints a markdown table; never fails for being slow.
 set -u
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 BUILD=${BUILD:-build}
 ROUNDS=${ROUNDS:-5}
 bin=$BUILD/bench/cpu_work
@@ -38,7 +39,6 @@ for r in $(seq "$ROUNDS"); do
 		times[$k]+="$($k | tail -1) "
 	done
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 base=$(echo "${times[plain]}" | median)
 echo "| CPU profiling at 100 Hz (2 threads, fixed work) | median s | × no profiler |"
 echo "| --- | --- | --- |"

@@ -6,6 +6,7 @@
 # bench/results/fd.md; never fails for being slow.
 set -u
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 BUILD=${BUILD:-build}
 ROUNDS=${ROUNDS:-5}
 N=${N:-200000}
@@ -23,25 +24,8 @@ none() { "$BUILD/bench/fd_bench" "$N" "$DEPTH"; }
 off() { "$BUILD/bench/fd_bench_linked" "$N" "$DEPTH"; }
 on() { LD_PRELOAD="$BUILD/libnprof.so" "$BUILD/bench/fd_bench" "$N" "$DEPTH"; }
 
-declare -A ns
-for r in $(seq "$ROUNDS"); do
-	for k in none off on; do
-		ns[$k]+="$($k) "
-	done
-done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-base=$(echo "${ns[none]}" | median)
-{
-	echo "| open+close of /dev/null, $DEPTH frames deep | median ns/pair | added ns | × no nprof |"
-	echo "| --- | --- | --- | --- |"
-	for k in none off on; do
-		m=$(echo "${ns[$k]}" | median)
-		case $k in
-		none) label="no nprof" ;;
-		off) label="nprof linked, not started (overrides forward)" ;;
-		on) label="nprof preloaded and running (stack recorded per open)" ;;
-		esac
-		printf '| %s | %.1f | %+.1f | %.3f |\n' "$label" "$m" "$(echo "$m - $base" | bc -l)" \
-			"$(echo "$m / $base" | bc -l)"
-	done
-} | tee bench/results/fd.md
+ab_run "$ROUNDS" none off on
+ab_table "open+close of /dev/null, $DEPTH frames deep" 1 \
+	"none=no nprof" \
+	"off=nprof linked, not started (overrides forward)" \
+	"on=nprof preloaded and running (stack recorded per open)" | tee bench/results/fd.md

@@ -10,6 +10,7 @@
 # being slow. Target: <= 2 ns added per pair with the rates off.
 set -u
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 BUILD=${BUILD:-build}
 ROUNDS=${ROUNDS:-7}
 N=${N:-20000000}
@@ -27,25 +28,8 @@ on() {
 		"$BUILD/bench/locks_bench" "$N"
 }
 
-declare -A ns
-for r in $(seq "$ROUNDS"); do
-	for k in none off on; do
-		ns[$k]+="$($k) "
-	done
-done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-base=$(echo "${ns[none]}" | median)
-{
-	echo "| uncontended pthread_mutex_lock+unlock | median ns/pair | added ns | × no nprof |"
-	echo "| --- | --- | --- | --- |"
-	for k in none off on; do
-		m=$(echo "${ns[$k]}" | median)
-		case $k in
-		none) label="no nprof" ;;
-		off) label="nprof preloaded, block and mutex profiles off" ;;
-		on) label="nprof preloaded, NPROF_BLOCK_RATE=1 NPROF_MUTEX_FRACTION=1" ;;
-		esac
-		printf '| %s | %.2f | %+.2f | %.3f |\n' "$label" "$m" "$(echo "$m - $base" | bc -l)" \
-			"$(echo "$m / $base" | bc -l)"
-	done
-} | tee bench/results/locks.md
+ab_run "$ROUNDS" none off on
+ab_table "uncontended pthread_mutex_lock+unlock" 2 \
+	"none=no nprof" \
+	"off=nprof preloaded, block and mutex profiles off" \
+	"on=nprof preloaded, NPROF_BLOCK_RATE=1 NPROF_MUTEX_FRACTION=1" | tee bench/results/locks.md

@@ -22,7 +22,7 @@ export XDG_RUNTIME_DIR=$tmp/run
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
 now() { date +%s.%N; }
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source bench/lib.sh
 # secs CMD...: wall seconds of CMD (output discarded).
 secs() {
 	local t0
