@@ -76,7 +76,8 @@ static void defaults(struct nprof_config *c)
 	memset(c, 0, sizeof *c);
 	c->heap_rate = 524288;
 	c->cpu_hz = 100;
-	c->snapshot_s = 5.0;
+	c->snapshot_s = 1.0;
+	c->follow_fork = 1;
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	if (xdg != NULL && xdg[0] == '/' && strlen(xdg) < 64)
 		snprintf(c->socket_path, sizeof c->socket_path, "%s/nprof/%d.sock", xdg,
@@ -185,8 +186,8 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 			c->cpu_hz = (int)n;
 	} else if (strcmp(key, "snapshot") == 0) {
 		if (parse_duration(v, &c->snapshot_s) < 0)
-			nprof__log("%s=%s: want a duration from 100ms to 1h such as 5s; using 5s", var, v),
-				c->snapshot_s = 5.0;
+			nprof__log("%s=%s: want a duration from 100ms to 1h such as 1s; using 1s", var, v),
+				c->snapshot_s = 1.0;
 	} else if (strcmp(key, "dump_signal") == 0) {
 		int s = parse_signal(v);
 		if (s < 0)
@@ -195,6 +196,9 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 			c->dump_signal = s;
 	} else if (strcmp(key, "expose_cmdline") == 0) {
 		c->expose_cmdline = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+	} else if (strcmp(key, "follow_fork") == 0) {
+		c->follow_fork = !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
+				   strcmp(v, "off") == 0);
 	} else if (strcmp(key, "arena_mb") == 0) {
 		if (parse_long(v, &n) < 0 || n < 8 || n > 65536)
 			nprof__log("%s=%s: want megabytes from 8 to 65536; using 512", var, v);
@@ -207,7 +211,7 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 
 static const char *const keys[] = {
 	"http", "socket", "token", "out", "heap_rate", "block_rate", "mutex_fraction",
-	"cpu_hz", "snapshot", "dump_signal", "expose_cmdline", "arena_mb",
+	"cpu_hz", "snapshot", "dump_signal", "expose_cmdline", "arena_mb", "follow_fork",
 };
 
 void nprof__core_configure(const char *config)
@@ -271,6 +275,8 @@ static void postfork_parent(void)
 	nprof__fd_postfork(0);
 	nprof__threads_postfork(0);
 	nprof__heap_postfork(0);
+	if (nprof__running)
+		nprof__follow_parent_forked();
 }
 
 static void postfork_child(void)
@@ -287,7 +293,38 @@ static void postfork_child(void)
 		nprof__running = 0;
 		nprof__http_forget();
 		nprof__cpu_forget();
+		nprof__follow_forked(); /* a worker that keeps running starts its own */
 	}
+}
+
+void nprof__core_follow_start(void)
+{
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	pthread_mutex_lock(&life_lock);
+	pid_t parent = nprof__owner_pid;
+	char path[sizeof nprof__cfg.socket_path];
+	if (nprof__running || nprof__cfg.socket_path[0] == '\0' ||
+	    nprof__follow_socket_path(path, sizeof path, nprof__cfg.socket_path, parent,
+				      getpid()) < 0)
+		goto out;
+	/* The parent's settings, the child's own socket; the TCP port stays
+	 * the parent's (it reaches the child with ?pid=), and the reports at
+	 * exit stay the parent's. */
+	memcpy(nprof__cfg.socket_path, path, sizeof path);
+	nprof__cfg.http[0] = '\0';
+	nprof__cfg.out_dir[0] = '\0';
+	nprof__owner_pid = getpid();
+	nprof__heap_init();
+	nprof__threads_init();
+	nprof__fd_init();
+	nprof__running = 1;
+	nprof__leaks_start();
+	if (nprof__http_start() < 0)
+		nprof__log("forked child %d: cannot serve on %s", (int)getpid(), path);
+out:
+	pthread_mutex_unlock(&life_lock);
+	nprof__guard = guard;
 }
 
 static void register_atfork(void)
@@ -335,6 +372,7 @@ NPROF_API int nprof_stop(void)
 	pthread_mutex_lock(&life_lock);
 	if (nprof__running && getpid() == nprof__owner_pid) {
 		nprof__leaks_stop(); /* before http: handlers may still read the ring */
+		nprof__follow_sweep(1); /* sockets of workers gone by _exit */
 		nprof__http_stop();
 		nprof__running = 0;
 	}

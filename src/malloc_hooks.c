@@ -106,6 +106,13 @@ static int sample_now(size_t n)
 	if (rate == 0 || foreign_alloc) {
 		tls_left = OFF_RECHECK;
 		tls_armed = 0;
+		/* A forked worker waiting for its grace period to end: the
+		 * program's allocations are where it notices (outside any
+		 * malloc lock, never in a signal handler), every 64 KiB. */
+		if (NPROF_UNLIKELY(nprof__follow_pending)) {
+			tls_left = 65536;
+			nprof__follow_poll();
+		}
 		return 0;
 	}
 	if (!tls_armed) {

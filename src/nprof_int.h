@@ -49,6 +49,7 @@ struct nprof_config {
 	double snapshot_s;      /* seconds between background snapshots */
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
+	int follow_fork;        /* NPROF_FOLLOW_FORK: 1 (default) = forked workers start their own */
 };
 
 /* The active configuration; written only by nprof__core_configure(). */
@@ -703,6 +704,29 @@ long nprof__leaks_suspects(const char *kind);
 void nprof__leaks_start(void);
 void nprof__leaks_stop(void);
 void nprof__leaks_postfork_child(void);
+
+/* follow_fork.c: a forked child that does not exec starts its own nprof
+ * after a grace period; the parent reaches it with ?pid=N. */
+extern volatile int nprof__follow_pending;   /* set in a child until started */
+void nprof__follow_forked(void);             /* atfork child handler (AS-safe) */
+void nprof__follow_parent_forked(void);      /* atfork parent handler */
+/* From hooks that run often and never in signal handlers, while
+ * nprof__follow_pending: starts nprof once the grace period is over. */
+void nprof__follow_poll(void);
+/* The socket path of child `self` from its parent's; -ENAMETOOLONG. */
+int nprof__follow_socket_path(char *out, size_t cap, const char *parent_path, pid_t parent,
+			      pid_t self);
+/* Removes socket files of processes gone (children that left by _exit);
+ * from the snapshot thread (rate-limited inside unless `now_too`) and at
+ * stop. */
+void nprof__follow_sweep(int now_too);
+/* ?pid=N: 0 when N is this process (serve locally); 1 when `rep` holds
+ * the answer (N's, proxied through its unix socket, or an error). */
+int nprof__follow_proxy(const struct nprof_req *req, const char *pid_s, const char *path,
+			const char *query, struct nprof_reply *rep);
+/* core.c: starts nprof in a forked child with the parent's settings, its
+ * own unix socket and no TCP listener. */
+void nprof__core_follow_start(void);
 
 /* GET /debug/pprof/leaks: text table, or format=json (SPEC §4); seconds=N
  * ranks fresh snapshots taken over the next N seconds. */

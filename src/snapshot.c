@@ -11,9 +11,10 @@
  *     open-addressing hash of indexes that only interning touches.
  *   - the label table: wait reasons and descriptor kinds, as short strings
  *     in a static array (a handful in any program).
- *   - the ring: pointers to immutable snapshots, oldest first, at most
- *     3600 / NPROF_SNAPSHOT of them (an hour), holding at most RING_BUDGET
- *     bytes of entries. Over budget, the older half is thinned (every
+ *   - the ring: pointers to immutable snapshots, oldest first, spanning
+ *     an hour: every NPROF_SNAPSHOT (default 1 s) for the last minute, one
+ *     per 5 s before that (a fast leak is seen within seconds, a slow one
+ *     over the hour), holding at most RING_BUDGET bytes of entries. Over budget, the older half is thinned (every
  *     second snapshot dropped), so the ring keeps its whole hour at a
  *     coarser step instead of forgetting the start of a leak; drops are
  *     counted.
@@ -58,6 +59,12 @@
 #define SNAP_MAX_ENTRIES (RING_BUDGET / 8 / sizeof(struct nprof_snap_entry))
 /* The ring never thins below this many snapshots. */
 #define RING_MIN_KEEP 16
+/* The ring's span, and its recent part kept at the fine step
+ * (NPROF_SNAPSHOT, default 1 s); before it, one snapshot per
+ * COARSE_STEP_S (or per NPROF_SNAPSHOT when that is longer). */
+#define WINDOW_S 3600.0
+#define RECENT_S 60.0
+#define COARSE_STEP_S 5.0
 
 #define SER_CHUNK 4096
 #define SER_DIR 64                  /* 262,144 series at most */
@@ -347,6 +354,51 @@ static void thin_locked(void)
 	ring_n = out;
 }
 
+/* The coarse step of the ring beyond its recent minute. */
+static double coarse_step(void)
+{
+	double fine = nprof__cfg.snapshot_s > 0 ? nprof__cfg.snapshot_s : 1.0;
+	return fine > COARSE_STEP_S ? fine : COARSE_STEP_S;
+}
+
+/*
+ * Keeps the fine cadence for the last RECENT_S seconds and one snapshot
+ * per coarse step before that (greedy from the oldest: a snapshot older
+ * than the recent minute is dropped when it is closer than the coarse step
+ * to the last one kept), and nothing older than an hour. Stable: what was
+ * kept once is kept again. ring_lock held.
+ */
+static void age_locked(int64_t now)
+{
+	int64_t hour = (int64_t)(WINDOW_S * 1e9), recent = (int64_t)(RECENT_S * 1e9);
+	double fine = nprof__cfg.snapshot_s > 0 ? nprof__cfg.snapshot_s : 1.0;
+	int64_t gap = (int64_t)((coarse_step() - fine / 2) * 1e9);
+	size_t first = 0;
+	while (ring_n - first > RING_MIN_KEEP && now - ring[first]->t_ns > hour) {
+		ring_bytes -= snap_bytes(ring[first]);
+		nprof__arena_free(ring[first]);
+		first++;
+	}
+	if (ring_n - first == 0) {
+		ring_n = 0;
+		return;
+	}
+	size_t out = 0;
+	int64_t kept = ring[first]->t_ns;
+	ring[out++] = ring[first];
+	for (size_t i = first + 1; i < ring_n; i++) {
+		struct nprof_snap *x = ring[i];
+		if (now - x->t_ns > recent && x->t_ns - kept < gap && i + 1 < ring_n) {
+			ring_bytes -= snap_bytes(x);
+			nprof__arena_free(x);
+			continue;
+		}
+		kept = x->t_ns;
+		ring[out++] = x;
+	}
+	ring_n = out;
+}
+
 static void push(struct nprof_snap *s)
 {
 	pthread_mutex_lock(&ring_lock);
@@ -355,8 +407,9 @@ static void push(struct nprof_snap *s)
 		pthread_mutex_unlock(&ring_lock);
 		return;
 	}
+	age_locked(s->t_ns);
 	if (ring_n == ring_cap) {
-		/* The window is full: the oldest falls out (not a drop). */
+		/* Cannot happen with the sizes above; the oldest falls out. */
 		ring_bytes -= snap_bytes(ring[0]);
 		nprof__arena_free(ring[0]);
 		memmove(ring, ring + 1, sizeof *ring * (ring_n - 1));
@@ -395,8 +448,10 @@ static void ring_reset(void)
 	nprof__arena_free(ring);
 	ring_n = ring_bytes = 0;
 	ring_thinned = ring_truncated = ring_failed = 0;
-	double iv = nprof__cfg.snapshot_s > 0 ? nprof__cfg.snapshot_s : 5.0;
-	ring_cap = (size_t)(3600.0 / iv + 0.5);
+	double iv = nprof__cfg.snapshot_s > 0 ? nprof__cfg.snapshot_s : 1.0;
+	/* The recent minute at the fine step, the rest of the hour at the
+	 * coarse one, and a little slack for timer jitter. */
+	ring_cap = (size_t)(RECENT_S / iv + WINDOW_S / coarse_step()) + 8;
 	if (ring_cap < RING_MIN_KEEP)
 		ring_cap = RING_MIN_KEEP;
 	ring = nprof__arena_alloc(sizeof *ring * ring_cap);
@@ -422,6 +477,7 @@ static void *snapshot_main(void *unused)
 	pthread_mutex_lock(&ctl_lock);
 	while (!stop_requested) {
 		pthread_mutex_unlock(&ctl_lock);
+		nprof__follow_sweep(0);
 		struct nprof_snap *s = nprof__snap_take();
 		if (s != NULL) {
 			push(s);

@@ -5,8 +5,8 @@
 # by the commands and URLs to dig deeper.
 #
 # Sourced by scripts/demo.sh, which provides start, free_port, hr, pids,
-# NPROF and BUILD. Snapshots every second (NPROF_SNAPSHOT=1s) so that 20
-# seconds hold enough points; the default is 5 s. The thread-leaking
+# NPROF and BUILD. At nprof's default settings (a snapshot every second for
+# the recent minute). The thread-leaking
 # services are capped (their first argument) so that, kept running for
 # DEMO_KEEP seconds, they cannot exhaust the machine's threads.
 
@@ -20,8 +20,6 @@ demo_leaks=(
 	"stage_no_consumer|5. the stage without a consumer (log pipeline)|3000"
 )
 declare -A demo_port demo_pid
-old_snapshot=${NPROF_SNAPSHOT-}
-export NPROF_SNAPSHOT=1s
 for entry in "${demo_leaks[@]}"; do
 	IFS='|' read -r name title args <<<"$entry"
 	demo_port[$name]=$(free_port)
@@ -29,9 +27,8 @@ for entry in "${demo_leaks[@]}"; do
 	start "$name" "${demo_port[$name]}" "$BUILD/examples/$name" $args
 	demo_pid[$name]=${pids[-1]}
 done
-if [ -n "$old_snapshot" ]; then export NPROF_SNAPSHOT=$old_snapshot; else unset NPROF_SNAPSHOT; fi
 
-echo "The five services run under nprof (a snapshot every second); nothing is"
+echo "The five services run under nprof (default settings); nothing is"
 echo "told where the leaks are. Waiting $demo_leaks_secs seconds for them to grow..."
 for ((i = demo_leaks_secs; i > 0; i -= 5)); do
 	printf '  %2d s left\r' "$i"

@@ -116,7 +116,7 @@ ok "usage errors exit 2, unreachable targets exit 1 with one line"
 # ---- a real leaking service ----------------------------------------
 # timer_leak allocates a timer per loop turn in after() and never frees
 # it; its noise (a pool, a table, a scratch buffer) must not come first.
-NPROF_SNAPSHOT=1 start_under_nprof "$T/svc.out" -- "$BUILD/examples/timer_leak"
+start_under_nprof "$T/svc.out" -- "$BUILD/examples/timer_leak"
 svc=$PID
 await 20 grep -q '^turns' "$T/svc.out" || fail "timer_leak never turned"
 

@@ -1,12 +1,11 @@
 # leaks_incidents.sh - the five incidents of SCENARIOS.md, run side by side
-# under nprof with a snapshot every second. For each, within 15 seconds of
+# under nprof at its default settings. For each, within 15 seconds of
 # its start, /debug/pprof/leaks?format=json (valid JSON, SPEC §4's shape)
 # ranks the line marked LEAK: first (its site, or within the first frames
 # of its stack or created_by), and never ranks a line marked NOISE: (the
 # stable pools, tables built once and per-request scratch buffers the
 # examples carry). leaks_check.py does the judging; markers, not numbers.
 source "$(dirname "$0")/../lib.sh"
-export NPROF_SNAPSHOT=1s
 LIMIT=15
 
 incidents=(double_send timer_leak client_per_request notifier_leak stage_no_consumer)
@@ -51,6 +50,21 @@ while [ "$left" -gt 0 ]; do
 	done
 	sleep 0.5
 done
+
+# Incident 3: the threads, their sockets and their buffers are one suspect
+# whose site is the handler's line (the call that creates the client), not
+# the keepalive loop the threads wait in.
+python3 - "$T/client_per_request.json" "$ROOT/examples/client_per_request.c" <<'PY' ||
+import json, os, sys
+top = json.load(open(sys.argv[1]))["suspects"][0]
+want = [i for i, l in enumerate(open(sys.argv[2]), 1) if "LEAK:" in l][0]
+kinds = sorted({top["kind"]} | {r["kind"] for r in top.get("related", [])})
+ok = top["site"]["line"] == want and kinds == ["fds", "heap", "threads"]
+print("site %s:%s, kinds %s" % (os.path.basename(top["site"]["file"]), top["site"]["line"], kinds))
+sys.exit(0 if ok else 1)
+PY
+	{ cat "$T/client_per_request.json"; fail "incident 3: top suspect is not the handler line with threads, fds and heap together"; }
+ok "incident 3: one suspect at the handler's line, threads, fds and heap together"
 
 # Once found, the answer holds: the text table of each names the same line.
 for ex in "${incidents[@]}"; do
