@@ -139,6 +139,72 @@ static void judge(const double *t, const double *v, size_t m, struct suspect *s)
 	s->confidence = s->slope > 0 ? r2 * mono * spread * persist : 0;
 }
 
+/* Sampled blocks born between point i0 and the last point; births wrap
+ * at 2^32 (unsigned differences are exact), and a point where the series
+ * was absent (no block alive) says 0: the count is then taken from the
+ * first point that has one. */
+static double born_since(const double *b, size_t i0, size_t m)
+{
+	size_t i = i0;
+	while (i < m - 1 && b[i] == 0)
+		i++;
+	return (double)(uint32_t)((uint32_t)b[m - 1] - (uint32_t)b[i]);
+}
+
+/*
+ * Judges a heap series: v[] in-use bytes (for the slope shown), c[] the
+ * sampled blocks alive at each point - each one an observation of its
+ * own, so the evidence is counted in samples, not read off the shape of
+ * an estimate that moves in steps of a sampling period:
+ *   k        sampled blocks gained over the window (end - start);
+ *   survive  k / (sampled blocks allocated over the window, the births the
+ *            heap profiler counted): a leak keeps every block it
+ *            allocates, a bounded cache or a pool gives one back for each
+ *            it takes, scratch buffers give everything back;
+ *   evidence 1 - exp(-k/3): 0.63 at 3 blocks, 0.93 at 8, so that a leak
+ *            is named within a few sample periods of growth, while one or
+ *            two blocks are never enough;
+ *   spread   the rise is not one step: 1 - (largest single rise / all
+ *            rises), doubled and clamped to 1, so two equal steps or more
+ *            pass, a table built at once (all of its blocks in one step)
+ *            gets 0;
+ *   persist  as for counts: the rises go on to the end.
+ * confidence = survive * evidence * spread * persist.
+ */
+static void judge_heap(const double *t, const double *v, const double *c, double born,
+		       size_t m, struct suspect *s)
+{
+	judge(t, v, m, s); /* the slope in bytes per second */
+	size_t steps = m - 1, first_rise = m, last_rise = 0;
+	double rises = 0, max_rise = 0;
+	for (size_t i = 0; i + 1 < m; i++) {
+		double d = c[i + 1] - c[i];
+		if (d > 0) {
+			rises += d;
+			if (d > max_rise)
+				max_rise = d;
+			if (first_rise == m)
+				first_rise = i;
+			last_rise = i;
+		}
+	}
+	double k = c[m - 1] - c[0];
+	if (k < 2 || rises <= 0 || steps < 2) {
+		s->confidence = 0;
+		return;
+	}
+	/* Births counted by the heap profiler: churn between two snapshots
+	 * (a cache evicting one block for each it adds) nets to nothing in
+	 * c[] but not here. */
+	double survive = k / (born > rises ? born : rises);
+	double evidence = 1 - exp(-k / 3);
+	double spread = 2 * (1 - max_rise / rises);
+	spread = spread < 0 ? 0 : spread > 1 ? 1 : spread;
+	double persist = first_rise < steps ?
+		(double)(last_rise - first_rise + 1) / (double)(steps - first_rise) : 0;
+	s->confidence = s->slope > 0 ? survive * evidence * spread * persist : 0;
+}
+
 static int kind_order(int kind)
 {
 	/* A thread that never returns holds its sockets and its memory: the
@@ -176,12 +242,12 @@ static struct suspect *rank(struct nprof_snap *const *snaps, size_t m, size_t *n
 	if (m < MIN_POINTS)
 		return NULL;
 	const struct nprof_snap *last = snaps[m - 1];
-	double *t = nprof__arena_alloc(sizeof *t * m * 2);
+	double *t = nprof__arena_alloc(sizeof *t * m * 4);
 	struct suspect *out = NULL;
 	size_t cap = 0;
 	if (t == NULL)
 		return NULL;
-	double *v = t + m;
+	double *v = t + m, *c = t + 2 * m, *b = t + 3 * m;
 	for (size_t i = 0; i < m; i++)
 		t[i] = (double)(snaps[i]->t_ns - snaps[0]->t_ns) / 1e9;
 	/* The windows judged: the whole ring, then the recent parts, so that
@@ -206,8 +272,13 @@ static struct suspect *rank(struct nprof_snap *const *snaps, size_t m, size_t *n
 		if (end - nprof__snap_value(snaps[from[nw - 1]], id) < min_growth(ser->kind) &&
 		    end - nprof__snap_value(snaps[0], id) < min_growth(ser->kind))
 			continue;
-		for (size_t i = 0; i < m; i++)
-			v[i] = (double)nprof__snap_value(snaps[i], id);
+		for (size_t i = 0; i < m; i++) {
+			uint32_t aux, births;
+			v[i] = (double)nprof__snap_value_aux(snaps[i], id, &aux, &births);
+			c[i] = (double)aux;
+			/* Births wrap at 2^32: differences from the last are exact. */
+			b[i] = (double)births;
+		}
 		struct suspect best = {.confidence = -1};
 		for (size_t w = 0; w < nw; w++) {
 			size_t i0 = from[w];
@@ -216,7 +287,10 @@ static struct suspect *rank(struct nprof_snap *const *snaps, size_t m, size_t *n
 				continue;
 			struct suspect s = {.series = id, .kind = ser->kind, .start = start,
 					    .end = end, .window = t[m - 1] - t[i0]};
-			judge(t + i0, v + i0, m - i0, &s);
+			if (ser->kind == NPROF_SERIES_HEAP)
+				judge_heap(t + i0, v + i0, c + i0, born_since(b, i0, m), m - i0, &s);
+			else
+				judge(t + i0, v + i0, m - i0, &s);
 			if (s.confidence > best.confidence + 0.02)
 				best = s;
 		}

@@ -576,11 +576,12 @@ struct nprof_heap_totals {
 };
 void nprof__heap_totals(struct nprof_heap_totals *t);
 
-/* For the leak snapshots (leaks.c): fn(ctx, stack, bytes, objects) per
- * stack with live sampled blocks, un-sampled as the heap profile's in-use
- * values. Lock-free reads, no allocation. */
+/* For the leak snapshots (leaks.c): fn(ctx, stack, bytes, samples,
+ * births) per stack with live sampled blocks: bytes un-sampled as the heap
+ * profile's inuse_space, samples the sampled blocks alive, births the
+ * sampled blocks ever allocated there. Lock-free reads, no allocation. */
 void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
-				       int64_t objects), void *ctx);
+				       int64_t samples, int64_t births), void *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Profiles' life-cycle hooks, called by core.c                        */

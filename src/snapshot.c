@@ -49,9 +49,9 @@
 #include <string.h>
 #include <time.h>
 
-/* At most this many bytes of snapshot entries (16 bytes each) in the ring:
- * 4 MiB keeps, say, 200 live series per snapshot for 1300 snapshots
- * before thinning starts. */
+/* At most this many bytes of snapshot entries (24 bytes each) in the ring:
+ * 4 MiB keeps, say, 200 live series per snapshot for the ~780 snapshots
+ * of an hour (a minute at 1 s, then 5 s) before thinning starts. */
 #define RING_BUDGET ((size_t)4 << 20)
 /* One snapshot may use at most an eighth of the budget; beyond, the
  * smallest heap series are left out of it (threads and descriptors first:
@@ -63,6 +63,8 @@
  * (NPROF_SNAPSHOT, default 1 s); before it, one snapshot per
  * COARSE_STEP_S (or per NPROF_SNAPSHOT when that is longer). */
 #define WINDOW_S 3600.0
+/* A thread waiting for less than this is not counted (see snap_take). */
+#define STUCK_NS 1000000000LL
 #define RECENT_S 60.0
 #define COARSE_STEP_S 5.0
 
@@ -208,7 +210,7 @@ struct gather {
 };
 
 static void add(struct gather *g, int kind, uint32_t stack, const char *label,
-		uint32_t creator, int64_t value)
+		uint32_t creator, int64_t value, uint32_t aux, uint32_t births)
 {
 	if (stack == 0)
 		return; /* no stack, no line to name: not a leak suspect */
@@ -227,18 +229,19 @@ static void add(struct gather *g, int kind, uint32_t stack, const char *label,
 		g->e = p;
 		g->cap = ncap;
 	}
-	g->e[g->n++] = (struct nprof_snap_entry){(uint32_t)idx, value};
+	g->e[g->n++] = (struct nprof_snap_entry){(uint32_t)idx, aux, value, births};
 }
 
-static void add_heap(void *ctx, uint32_t stack, int64_t bytes, int64_t objects)
+static void add_heap(void *ctx, uint32_t stack, int64_t bytes, int64_t samples, int64_t births)
 {
-	(void)objects;
-	add(ctx, NPROF_SERIES_HEAP, stack, NULL, 0, bytes);
+	add(ctx, NPROF_SERIES_HEAP, stack, NULL, 0, bytes,
+	    samples < 0 ? 0 : samples > UINT32_MAX ? UINT32_MAX : (uint32_t)samples,
+	    (uint32_t)births);
 }
 
 static void add_fds(void *ctx, uint32_t stack, const char *kind, int64_t count)
 {
-	add(ctx, NPROF_SERIES_FDS, stack, kind, 0, count);
+	add(ctx, NPROF_SERIES_FDS, stack, kind, 0, count, 0, 0);
 }
 
 static int cmp_series(const void *a, const void *b)
@@ -269,7 +272,13 @@ struct nprof_snap *nprof__snap_take(void)
 	if (nprof__threads_collect(&ts, 1) == 0) {
 		for (size_t i = 0; i < ts.n; i++) {
 			const struct nprof_thread_info *ti = &ts.t[i];
-			add(&g, NPROF_SERIES_THREADS, ti->stack, ti->wait, ti->creator_stack, 1);
+			/* A thread nprof saw begin its wait less than STUCK_NS
+			 * ago is working (a pool worker woken for each request),
+			 * not stuck: it is not counted. A leaked thread is
+			 * counted from STUCK_NS after it blocked, for good. */
+			if (ti->wait_kind == NPROF_WAITK_EXACT && ti->wait_ns < STUCK_NS)
+				continue;
+			add(&g, NPROF_SERIES_THREADS, ti->stack, ti->wait, ti->creator_stack, 1, 0, 0);
 		}
 		nprof__threads_set_free(&ts);
 		listed = 1;
@@ -287,10 +296,13 @@ struct nprof_snap *nprof__snap_take(void)
 	if (g.n > 0) {
 		qsort(g.e, g.n, sizeof *g.e, cmp_series);
 		for (size_t i = 0; i < g.n; i++) {
-			if (n > 0 && g.e[n - 1].series == g.e[i].series)
+			if (n > 0 && g.e[n - 1].series == g.e[i].series) {
 				g.e[n - 1].value += g.e[i].value;
-			else
+				g.e[n - 1].aux += g.e[i].aux;
+				g.e[n - 1].births += g.e[i].births;
+			} else {
 				g.e[n++] = g.e[i];
+			}
 		}
 	}
 	if (n > SNAP_MAX_ENTRIES) {
@@ -317,6 +329,12 @@ struct nprof_snap *nprof__snap_take(void)
 
 int64_t nprof__snap_value(const struct nprof_snap *s, uint32_t series)
 {
+	return nprof__snap_value_aux(s, series, NULL, NULL);
+}
+
+int64_t nprof__snap_value_aux(const struct nprof_snap *s, uint32_t series, uint32_t *aux,
+			      uint32_t *births)
+{
 	size_t lo = 0, hi = s->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -325,7 +343,12 @@ int64_t nprof__snap_value(const struct nprof_snap *s, uint32_t series)
 		else
 			hi = mid;
 	}
-	return lo < s->n && s->e[lo].series == series ? s->e[lo].value : 0;
+	int hit = lo < s->n && s->e[lo].series == series;
+	if (aux != NULL)
+		*aux = hit ? s->e[lo].aux : 0;
+	if (births != NULL)
+		*births = hit ? s->e[lo].births : 0;
+	return hit ? s->e[lo].value : 0;
 }
 
 /* ------------------------------------------------------------------ */
