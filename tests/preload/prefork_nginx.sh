@@ -68,11 +68,11 @@ done
 ok "workers ${workers[*]} serve on their own sockets"
 
 for w in "${workers[@]}"; do
-	ucurl "$w" "/debug/pprof/profile?seconds=2" -o "$T/cpu.$w.pb.gz" || fail "cpu of $w"
+	ucurl "$w" "/debug/pprof/profile?seconds=1" -o "$T/cpu.$w.pb.gz" || fail "cpu of $w"
 	pprof -top "$T/cpu.$w.pb.gz" >"$T/cpu.$w.txt" || fail "cpu of $w unreadable: $(cat "$T/pprof.err")"
 	grep -q '^File: nginx' "$T/cpu.$w.txt" || fail "cpu of $w: $(head -3 "$T/cpu.$w.txt")"
 	# The same through the master's TCP port.
-	for p in "profile?seconds=2" heap goroutine fd; do
+	for p in "profile?seconds=1" heap goroutine fd; do
 		case $p in *\?*) sep='&' ;; *) sep='?' ;; esac
 		curl -sf "http://127.0.0.1:$hport/debug/pprof/$p${sep}pid=$w" -o "$T/tcp.pb.gz" ||
 			fail "$p of $w through the master's port"
@@ -101,7 +101,7 @@ grep -Eq "^ *$master +[0-9]+ +nginx .*http://127.0.0.1:$hport\$" "$T/ps.txt" ||
 ok "nprof ps: master with its address, workers under it: $(tr -s ' ' <"$T/ps.txt" | tail -2 | tr '\n' ';')"
 
 # Quiet: steady load on static files grows nothing.
-wrk -t2 -c20 -d40s "http://127.0.0.1:$port/" >"$T/wrk2.txt" 2>&1
+wrk -t2 -c20 -d30s "http://127.0.0.1:$port/" >"$T/wrk2.txt" 2>&1
 for p in "$master" "${workers[@]}"; do
 	ucurl "$p" "/debug/pprof/leaks?format=json" -o "$T/leaks.$p.json" || fail "leaks of $p"
 	python3 "$ROOT/tests/preload/leaks_quiet.py" "$T/leaks.$p.json" >"$T/quiet.$p.txt" ||
@@ -119,7 +119,7 @@ ok "no socket file left after nginx stops"
 start_nginx NPROF_FOLLOW_FORK=0
 await 20 two_workers || fail "nginx has no 2 workers"
 PIDS+=($(workers_of "$PID"))
-wrk -t2 -c20 -d4s "http://127.0.0.1:$port/" >/dev/null 2>&1
+wrk -t2 -c20 -d3s "http://127.0.0.1:$port/" >/dev/null 2>&1
 for w in $(workers_of "$PID"); do
 	[ ! -e "$(sock_of "$w")" ] || fail "NPROF_FOLLOW_FORK=0: worker $w has a socket"
 done
