@@ -23,7 +23,7 @@ for v in $(env | grep -o '^NPROF_[A-Z_]*'); do unset "$v"; done
 start=$(date +%s.%N)
 "$BUILD/nprof" run -- "$BUILD/examples/$ex" "$@" >"$dir/out" 2>&1 &
 pid=$!
-trap 'kill -9 $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '{ kill -9 $pid; wait $pid; } 2>/dev/null; rm -rf "$dir"' EXIT
 sock=$dir/nprof/$pid.sock
 result="missed not named within ${limit}s"
 while :; do

@@ -52,6 +52,14 @@ static const double windows_s[] = {900, 300, 60, 20};
 static const char *const kind_names[NPROF_SERIES_KINDS] = {"heap", "threads", "fds"};
 static const char *const unit_names[NPROF_SERIES_KINDS] = {"bytes", "threads", "fds"};
 
+/* A suspect folded into a group: what its row would have said. */
+struct related {
+	uint32_t series;
+	int kind;
+	int64_t start, end;
+	double slope, confidence, window;
+};
+
 struct suspect {
 	uint32_t series;
 	int kind;
@@ -61,7 +69,7 @@ struct suspect {
 	double window;              /* seconds of the window judged */
 	int grouped;                /* folded into another suspect (see group()) */
 	int nrel;                   /* related suspects folded into this one */
-	struct suspect *rel[4];
+	struct related rel[4];
 	uintptr_t site_pc;          /* a group's site: the frame creating them all */
 	int site_depth;             /* its index in the creating stack */
 };
@@ -521,10 +529,13 @@ static int program_pc(struct symctx *c, uintptr_t pc)
  * it says nothing. Incident 3: the keepalive threads (created in
  * client_new) and the sockets (opened in client_new) share the handler's
  * call of client_new: that line is the answer. Grouped suspects are marked
- * and left out of the list; the group carries them in rel[].
+ * and left out of the list (n is updated); the group carries them in
+ * rel[], takes the highest confidence of its members (the kinds together
+ * are more evidence, not less), and the list is ranked again.
  */
-static void group(struct symctx *c, struct suspect *s, size_t n)
+static void group(struct symctx *c, struct suspect *s, size_t *np)
 {
+	size_t n = *np;
 	for (size_t i = 0; i < n; i++) {
 		struct suspect *t = &s[i];
 		const struct nprof_series *ts = nprof__series_at(t->series);
@@ -566,12 +577,23 @@ static void group(struct symctx *c, struct suspect *s, size_t n)
 					continue; /* not created below the group's site */
 				}
 				f->grouped = 1;
-				t->rel[t->nrel++] = f;
+				t->rel[t->nrel++] = (struct related){f->series, f->kind, f->start,
+								     f->end, f->slope,
+								     f->confidence, f->window};
+				if (f->confidence > t->confidence)
+					t->confidence = f->confidence;
 			}
 			if (t->nrel == 0)
 				break;
 		}
 	}
+	size_t out = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!s[i].grouped)
+			s[out++] = s[i];
+	*np = out;
+	if (out > 1)
+		qsort(s, out, sizeof *s, by_rank);
 }
 
 /* A header or a system include: helpers such as an inlined channel send
@@ -704,12 +726,15 @@ static void write_json(struct nprof_buf *b, struct symctx *c, const struct suspe
 			json_frames(b, frames, nf);
 			nprof__buf_printf(b, ",\n    \"related\": [");
 			for (int r = 0; r < s[i].nrel; r++) {
-				const struct suspect *x = s[i].rel[r];
+				const struct related *x = &s[i].rel[r];
 				nf = program_frames(c, nprof__series_at(x->series)->stack, frames,
 						    MAX_OUT_FRAMES);
 				const struct oframe *xs = site_of(frames, nf);
 				nprof__buf_printf(b, "%s\n      ", r ? "," : "");
-				json_head(b, x);
+				struct suspect xr = {.kind = x->kind, .start = x->start, .end = x->end,
+						     .slope = x->slope, .confidence = x->confidence,
+						     .window = x->window};
+				json_head(b, &xr);
 				nprof__buf_printf(b, ", \"site\": ");
 				if (xs != NULL)
 					json_frame(b, xs);
@@ -801,9 +826,10 @@ static void write_text(struct nprof_buf *b, struct symctx *c, const struct suspe
 			 * with the threads and where the threads wait. */
 			nprof__buf_printf(b, "  with");
 			for (int r = 0; r < s[i].nrel; r++) {
-				fmt_rate(g, sizeof g, s[i].rel[r]);
+				struct suspect x = {.kind = s[i].rel[r].kind, .slope = s[i].rel[r].slope};
+				fmt_rate(g, sizeof g, &x);
 				nprof__buf_printf(b, "%s %s %s", r ? "," : "",
-						  kind_names[s[i].rel[r]->kind], g);
+						  kind_names[s[i].rel[r].kind], g);
 			}
 			nf = program_frames(c, ser->stack, frames, MAX_OUT_FRAMES);
 			site = site_of(frames, nf);
@@ -902,7 +928,7 @@ void nprof__leaks_handle(const struct nprof_req *req, struct nprof_reply *rep)
 	}
 	struct symctx c;
 	symctx_open(&c);
-	group(&c, s, n);
+	group(&c, s, &n);
 	if (json) {
 		rep->content_type = "application/json";
 		write_json(&rep->body, &c, s, n, window);
