@@ -2,7 +2,8 @@
 # a steady load that does not grow its data set (redis-benchmark over 2000
 # keys), for 60 s after a warm-up: /debug/pprof/leaks ranks no suspect at
 # confidence >= 0.5, `nprof leaks PID` says the same, and `nprof ps` finds
-# the TCP address by asking redis (which rewrites its process title).
+# the TCP address by asking redis (which rewrites its process title). A
+# BGSAVE child (forked, short-lived) saves and leaves no socket file.
 source "$(dirname "$0")/../lib.sh"
 # The system interpreter: a version manager's shim can take seconds to
 # start on a loaded machine, which the time limits would count.
@@ -44,5 +45,17 @@ cat "$T/quiet.txt"
 # Only suspects at confidence >= 0.5 are listed: the table must be empty.
 grep -q '^# nprof leak suspects: 0 ' "$T/leaks.txt" || fail "nprof leaks: $(cat "$T/leaks.txt")"
 ok "quiet redis, 60 s of steady load after warm-up: no suspect at confidence >= 0.5 ($(head -1 "$T/leaks.txt"))"
+# A BGSAVE child (fork, no exec, a few seconds at most, leaves by _exit)
+# saves as without nprof, and leaves no socket file behind.
+redis-cli -p "$rport" debug populate 200000 >/dev/null
+redis-cli -p "$rport" bgsave >/dev/null || fail "bgsave refused"
+await 60 bash -c "[ \"\$(redis-cli -p $rport info persistence | tr -d '\r' | sed -n 's/^rdb_bgsave_in_progress://p')\" = 0 ]" ||
+	fail "bgsave never finished"
+redis-cli -p "$rport" info persistence | tr -d '\r' | grep -q '^rdb_last_bgsave_status:ok' ||
+	fail "bgsave failed: $(redis-cli -p "$rport" info persistence)"
+[ -s "$T/dump.rdb" ] || fail "no dump.rdb"
+await 10 bash -c "[ \"\$(ls '$XDG_RUNTIME_DIR/nprof')\" = '$PID.sock' ]" ||
+	fail "socket files besides redis's own: $(ls "$XDG_RUNTIME_DIR/nprof")"
+ok "BGSAVE child saved ($(stat -c %s "$T/dump.rdb") bytes), no socket file left"
 redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1
 await 10 bash -c "! kill -0 $PID 2>/dev/null" || fail "redis did not shut down"
