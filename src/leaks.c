@@ -90,6 +90,29 @@ static int64_t min_growth(int kind)
 }
 
 /*
+ * Whether the growth goes on now: the rise over the last steps (enough of
+ * them to expect 3 units of rise at the window's average pace, at least
+ * 2, at most half the window) against that expectation. A pool that
+ * filled up and stopped a few seconds ago has a flat tail; a leak keeps
+ * its pace. Soft, because a slow leak's units come at random moments
+ * (a heap leak's sampled blocks): no rise in the tail halves the
+ * confidence, a rise at the expected pace keeps it.
+ */
+static double tail_factor(const double *v, size_t m)
+{
+	size_t steps = m - 1;
+	double rise = v[m - 1] - v[0];
+	if (steps < 4 || rise <= 0)
+		return 1;
+	size_t tail = (size_t)ceil(3.0 * (double)steps / rise);
+	tail = tail < 2 ? 2 : tail > steps / 2 ? steps / 2 : tail;
+	double expect = rise * (double)tail / (double)steps;
+	double got = v[m - 1] - v[m - 1 - tail];
+	double f = 0.5 + 0.5 * got / expect;
+	return f < 0.5 ? 0.5 : f > 1 ? 1 : f;
+}
+
+/*
  * Judges one series given its values v[0..m) at times t[0..m) (seconds
  * from the first). Fills slope and confidence; the three factors:
  *   r2      R squared of the least-squares line: growth that follows a
@@ -144,7 +167,7 @@ static void judge(const double *t, const double *v, size_t m, struct suspect *s)
 		spread = (1 - max_rise / rise) / (1 - 1.0 / (double)steps);
 		spread = spread < 0 ? 0 : spread > 1 ? 1 : spread;
 	}
-	s->confidence = s->slope > 0 ? r2 * mono * spread * persist : 0;
+	s->confidence = s->slope > 0 ? r2 * mono * spread * persist * tail_factor(v, m) : 0;
 }
 
 /* Sampled blocks born between point i0 and the last point; births wrap
@@ -210,7 +233,7 @@ static void judge_heap(const double *t, const double *v, const double *c, double
 	spread = spread < 0 ? 0 : spread > 1 ? 1 : spread;
 	double persist = first_rise < steps ?
 		(double)(last_rise - first_rise + 1) / (double)(steps - first_rise) : 0;
-	s->confidence = s->slope > 0 ? survive * evidence * spread * persist : 0;
+	s->confidence = s->slope > 0 ? survive * evidence * spread * persist * tail_factor(c, m) : 0;
 }
 
 static int kind_order(int kind)
