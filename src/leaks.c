@@ -167,7 +167,12 @@ static void judge(const double *t, const double *v, size_t m, struct suspect *s)
 		spread = (1 - max_rise / rise) / (1 - 1.0 / (double)steps);
 		spread = spread < 0 ? 0 : spread > 1 ? 1 : spread;
 	}
-	s->confidence = s->slope > 0 ? r2 * mono * spread * persist * tail_factor(v, m) : 0;
+	/* Threads are counted only once stuck (snapshot.c leaves out those
+	 * woken within the last second), so a plateau of threads is threads
+	 * that never returned - a capped leak - not a pool that filled up
+	 * while serving: no tail factor for them. */
+	double tail = s->kind == NPROF_SERIES_THREADS ? 1 : tail_factor(v, m);
+	s->confidence = s->slope > 0 ? r2 * mono * spread * persist * tail : 0;
 }
 
 /* Sampled blocks born between point i0 and the last point; births wrap
