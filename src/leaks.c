@@ -68,6 +68,7 @@ struct suspect {
 	double confidence;          /* r2 * mono * spread * persist, in [0, 1] */
 	double window;              /* seconds of the window judged */
 	int grouped;                /* folded into another suspect (see group()) */
+	int weak;                   /* below MIN_CONFIDENCE: may only join a group */
 	int nrel;                   /* related suspects folded into this one */
 	struct related rel[4];
 	uintptr_t site_pc;          /* a group's site: the frame creating them all */
@@ -330,8 +331,12 @@ static struct suspect *rank(struct nprof_snap *const *snaps, size_t m, size_t *n
 			if (s.confidence > best.confidence + 0.02)
 				best = s;
 		}
-		if (best.confidence < MIN_CONFIDENCE)
+		/* Half the threshold: not a suspect, but it may join a group
+		 * (the sockets of a leak that hit its cap, which stopped
+		 * growing with the threads that hold them). */
+		if (best.confidence < MIN_CONFIDENCE / 2)
 			continue;
+		best.weak = best.confidence < MIN_CONFIDENCE;
 		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			void *p = nprof__arena_realloc(out, sizeof *out * ncap);
@@ -370,7 +375,7 @@ long nprof__leaks_suspects(const char *kind)
 	struct suspect *s = rank_ring(&n, &window, &points, NULL);
 	long c = 0;
 	for (size_t i = 0; i < n; i++)
-		if (kind == NULL || strcmp(kind, kind_names[s[i].kind]) == 0)
+		if (!s[i].weak && (kind == NULL || strcmp(kind, kind_names[s[i].kind]) == 0))
 			c++;
 	nprof__arena_free(s);
 	return c;
@@ -557,7 +562,8 @@ static int program_pc(struct symctx *c, uintptr_t pc)
  * it says nothing. Incident 3: the keepalive threads (created in
  * client_new) and the sockets (opened in client_new) share the handler's
  * call of client_new: that line is the answer. Grouped suspects are marked
- * and left out of the list (n is updated); the group carries them in
+ * and left out of the list (n is updated), as are the weak candidates
+ * that joined no group; the group carries them in
  * rel[], takes the highest confidence of its members (the kinds together
  * are more evidence, not less), and the list is ranked again.
  */
@@ -567,7 +573,7 @@ static void group(struct symctx *c, struct suspect *s, size_t *np)
 	for (size_t i = 0; i < n; i++) {
 		struct suspect *t = &s[i];
 		const struct nprof_series *ts = nprof__series_at(t->series);
-		if (t->grouped || t->kind != NPROF_SERIES_THREADS || ts->creator == 0 ||
+		if (t->grouped || t->weak || t->kind != NPROF_SERIES_THREADS || ts->creator == 0 ||
 		    !io_wait(nprof__snap_label(ts->label)))
 			continue;
 		int nc;
@@ -617,7 +623,7 @@ static void group(struct symctx *c, struct suspect *s, size_t *np)
 	}
 	size_t out = 0;
 	for (size_t i = 0; i < n; i++)
-		if (!s[i].grouped)
+		if (!s[i].grouped && !s[i].weak)
 			s[out++] = s[i];
 	*np = out;
 	if (out > 1)
