@@ -106,7 +106,7 @@ long nprof__heap_dropped(void)
 /* life cycle                                                        */
 /* ---------------------------------------------------------------- */
 
-void nprof__heap_init(void)
+void nprof__heap_init(int foreign_malloc)
 {
 	long rate = nprof__cfg.heap_rate;
 	profile_rate = rate;
@@ -114,7 +114,7 @@ void nprof__heap_init(void)
 		nprof__heap_rate = 0;
 		return;
 	}
-	if (nprof__heap_foreign()) {
+	if (foreign_malloc) {
 		nprof__log("another malloc was preloaded before nprof; the heap profile stays "
 			   "empty (put libnprof.so first in LD_PRELOAD to profile it)");
 		nprof__heap_rate = 0;

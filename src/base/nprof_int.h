@@ -34,7 +34,7 @@
 #define NPROF_MAX_FRAMES 64
 
 /* ------------------------------------------------------------------ */
-/* core.c: configuration, start/stop, fork, logging                    */
+/* config.c, self.c: configuration, logging, thread identity (base)   */
 /* ------------------------------------------------------------------ */
 
 struct nprof_config {
@@ -68,11 +68,32 @@ extern pid_t nprof__owner_pid;
  */
 void nprof__core_configure(const char *config);
 
+/*
+ * Parses a whole decimal number of digits only (no sign, no space, no
+ * exponent) not above `max`; 0, or -1 for anything else. Query parameters
+ * and ports are read with it, so "1e12", "-1" and " 5" are all refused.
+ */
+int nprof__config_parse_uint(const char *s, long max, long *out);
+
 /* Writes "nprof: <message>\n" to stderr with one write(2); no malloc. */
 void nprof__log(const char *fmt, ...) NPROF_PRINTF(1, 2);
 
 /* The kernel thread id of the calling thread (cached in TLS). */
 pid_t nprof__gettid(void);
+/* After fork, in the child: forget the parent's cached thread id. */
+void nprof__self_postfork_child(void);
+
+/* self.c: nprof's own threads, signals */
+/* Marks the calling thread as nprof's own (guard raised, no CPU timer). */
+void nprof__thread_mark_internal(void);
+/* Clears the calling thread's mark as it exits (a pthread cleanup handler). */
+void nprof__thread_unmark_internal(void *unused);
+/* Blocks all signals in the calling thread; old mask in *old when given. */
+void nprof__block_signals(void *old_sigset);
+/* Non-zero when `tid` is one of nprof's own threads. Signal-safe. */
+int nprof__thread_is_internal(pid_t tid);
+/* The real sigaction, bypassing nprof's override. */
+int nprof__real_sigaction(int sig, const void *act, void *old);
 
 /* CLOCK_MONOTONIC in nanoseconds: every duration nprof measures. */
 static inline int64_t nprof__mono_ns(void)
@@ -410,14 +431,6 @@ long nprof__cpu_dropped(void);
 
 /* Resolves the real functions nprof overrides (dlsym RTLD_NEXT). */
 void nprof__preload_init(void);
-/* Marks the calling thread as nprof's own (guard raised, no CPU timer). */
-void nprof__thread_mark_internal(void);
-/* Blocks all signals in the calling thread; old mask in *old when given. */
-void nprof__block_signals(void *old_sigset);
-/* Non-zero when `tid` is one of nprof's own threads. */
-int nprof__thread_is_internal(pid_t tid);
-/* The real sigaction, bypassing nprof's override. */
-int nprof__real_sigaction(int sig, const void *act, void *old);
 
 /* ------------------------------------------------------------------ */
 /* fd.c: the descriptor profile; fed by the overrides in fd_hooks.c    */
@@ -588,7 +601,9 @@ void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
 /* locks around fork (child: also forget what the parent owned).       */
 /* ------------------------------------------------------------------ */
 
-void nprof__heap_init(void);
+/* foreign_malloc: another allocator was preloaded before nprof
+ * (nprof__heap_foreign), so the heap profile stays off. */
+void nprof__heap_init(int foreign_malloc);
 void nprof__heap_prefork(void);
 void nprof__heap_postfork(int child);
 

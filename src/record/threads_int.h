@@ -183,6 +183,8 @@ void nprof__threads_collect_forget(void);
 
 /* threads_report.c: starts the NPROF_DUMP_SIGNAL thread and handler (once;
  * nothing when unset), and forgets them after fork in the child. */
+/* At start, after nprof__threads_init: the first look at every thread. */
+void nprof__threads_collect_prime(void);
 void nprof__threads_dump_signal_start(void);
 void nprof__threads_dump_signal_forget(void);
 
