@@ -8,7 +8,7 @@
 #   make SANITIZER=address|undefined|thread check   unit tests under a sanitizer
 #
 # libunwind is not linked: it is dlopen()ed with RTLD_LOCAL at start so its
-# exported backtrace()/_Unwind_* never replace the host's (see FACTS).
+# exported backtrace()/_Unwind_* never replace the host's (docs/safety.md, *Symbols*).
 
 CC      ?= cc
 PREFIX  ?= /usr/local

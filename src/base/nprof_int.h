@@ -719,7 +719,7 @@ void nprof__leaks_start(void);
 void nprof__leaks_stop(void);
 void nprof__leaks_postfork_child(void);
 
-/* GET /debug/pprof/leaks: text table, or format=json (SPEC §4); seconds=N
+/* GET /debug/pprof/leaks: text table, or format=json (docs/reference.md §4); seconds=N
  * ranks fresh snapshots taken over the next N seconds. */
 void nprof__leaks_handle(const struct nprof_req *req, struct nprof_reply *rep);
 /* Suspects the ring ranks now (all kinds), for the index. */
@@ -729,7 +729,7 @@ long nprof__leaks_count(void);
 /* metrics.c: /metrics, the Prometheus exposition                      */
 /* ------------------------------------------------------------------ */
 
-/* GET /metrics: Prometheus text format 0.0.4 (SPEC §5). */
+/* GET /metrics: Prometheus text format 0.0.4 (docs/reference.md §5). */
 void nprof__metrics_handle(const struct nprof_req *req, struct nprof_reply *rep);
 
 #endif /* NPROF_INT_H */

@@ -171,7 +171,7 @@ struct nprof_tc_ent *nprof__threadcreate_copy(size_t *n, int64_t *total);
 /*
  * Removes nprof's own frames from a stack of n return addresses, in place;
  * returns the new count. With `waits_in_hook` (the thread waits in one of
- * nprof's overrides) the stack starts at the override's caller (SPEC §3):
+ * nprof's overrides) the stack starts at the override's caller (docs/reference.md §3: nprof's own frames never appear):
  * the C library frames above the override (futex internals) go too, since
  * the wait reason names the primitive.
  */

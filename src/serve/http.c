@@ -258,7 +258,7 @@ static int host_is_bound(const struct listener *l, const char *host)
 }
 
 /*
- * The DNS rebinding check (SPEC §7). A web page can make a browser send
+ * The DNS rebinding check (docs/reference.md §7). A web page can make a browser send
  * requests to 127.0.0.1 under its own host name; the Host header then
  * carries that name, so only loopback names, our own bound address and no
  * Host at all (HTTP/1.0) are accepted. With a token that matched, any
