@@ -382,11 +382,29 @@ struct nprof_reply {
  */
 int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns);
 
+/*
+ * For a ?seconds=N profile: sleeps until `from_ns` + N seconds
+ * (nprof__mono_ns time). Returns 0, or -1 with a 499 reply when the client
+ * hung up meanwhile (the caller frees what it holds and returns).
+ */
+int nprof__profile_wait(const struct nprof_req *req, struct nprof_reply *rep, int64_t from_ns);
+
 /* Sets an error reply: status and a one-line plain-text reason. */
 void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)
 	NPROF_PRINTF(3, 4);
 
 typedef void (*nprof_handler_fn)(const struct nprof_req *req, struct nprof_reply *rep);
+
+/*
+ * How a profile takes ?seconds=. A delta profile (heap, allocs, block,
+ * mutex, goroutine, fd) compares two moments and has no text form of the
+ * difference, so, as Go's serveDeltaProfile, seconds with debug>0 is
+ * refused by the serving code before the profile runs. CPU and leaks use
+ * seconds as a duration and accept any debug=.
+ */
+#define NPROF_SECONDS_NO    0
+#define NPROF_SECONDS_DELTA 1
+#define NPROF_SECONDS_ANY   2
 
 struct nprof_route {
 	const char *name;          /* "profile", "heap", ... */
@@ -394,7 +412,7 @@ struct nprof_route {
 	long (*count)(void);       /* for the index, or NULL */
 	nprof_handler_fn handle;
 	int listed;                /* shown in the index */
-	int takes_seconds;         /* accepts ?seconds= */
+	int takes_seconds;         /* NPROF_SECONDS_*: how it takes ?seconds= */
 };
 
 /* The route for a profile name (aliases resolved), or NULL. */

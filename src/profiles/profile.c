@@ -71,3 +71,11 @@ int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns)
 	}
 }
 
+
+int nprof__profile_wait(const struct nprof_req *req, struct nprof_reply *rep, int64_t from_ns)
+{
+	if (nprof__req_sleep_until(req, from_ns + (int64_t)req->seconds * 1000000000LL) == 0)
+		return 0;
+	nprof__reply_error(rep, 499, "nprof: client closed the connection");
+	return -1;
+}

@@ -308,6 +308,12 @@ static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
 			return -1;
 		}
 		hc->seconds = (int)v;
+		/* Go's serveDeltaProfile: a delta has no debug=1 text form. */
+		if (hc->debug != 0 && hc->route->takes_seconds == NPROF_SECONDS_DELTA) {
+			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
+					   "nprof: seconds and debug params are incompatible");
+			return -1;
+		}
 	}
 	return 0;
 }
