@@ -350,7 +350,8 @@ int nprof__pb_finish(struct nprof_pb *pb, struct nprof_buf *out);
 void nprof__pb_free(struct nprof_pb *pb);
 
 /* ------------------------------------------------------------------ */
-/* http.c, routes.c: serving                                           */
+/* profiles/profile.c: what a profile is asked and answers;            */
+/* serve/http.c, routes.c: serving it                                  */
 /* ------------------------------------------------------------------ */
 
 struct nprof_req {
