@@ -49,7 +49,7 @@ int main(void)
 	CHECK(nprof__cfg.block_rate == 1000);
 
 	/* Bad values: defaults (heap profiling off for a bad heap rate, as
-	 * the SPEC's example message says). */
+	 * docs/reference.md §1 says: a bad value keeps its default). */
 	setenv("NPROF_HEAP_RATE", "abc", 1);
 	setenv("NPROF_CPU_HZ", "1e9", 1);
 	setenv("NPROF_SNAPSHOT", "5 parsecs", 1);

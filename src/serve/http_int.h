@@ -23,12 +23,6 @@ struct listener {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix */
 };
 
-/*
- * Parses a whole decimal number of digits only (no sign, no space, no
- * exponent) not above `max`; 0, or -1 for anything else. Query parameters
- * and ports are read with it, so "1e12", "-1" and " 5" are all refused.
- */
-int nprof__http_parse_uint(const char *s, long max, long *out);
 
 /*
  * Opens the unix socket at nprof__cfg.socket_path in a private (0700)

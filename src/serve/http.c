@@ -100,38 +100,6 @@ static const char oom_text[] = "nprof: out of memory building the response\n";
 /* Replies                                                             */
 /* ------------------------------------------------------------------ */
 
-/*
- * Sets an error reply as Go's serveError does: the status, text/plain
- * and one line of reason. Whatever the handler had written is dropped.
- * Control characters in the reason (it may quote a URL or a header) are
- * replaced so the reason stays one line. Runs on connection threads.
- */
-void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	for (int i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			line[i] = '?';
-
-	nprof__buf_free(&rep->body);
-	memset(&rep->body, 0, sizeof(rep->body));
-	rep->status = status;
-	rep->content_type = TEXT_PLAIN;
-	rep->attachment = NULL;
-	nprof__buf_append(&rep->body, line, (size_t)n);
-	nprof__buf_putc(&rep->body, '\n');
-}
-
 /* Copies a file name for Content-Disposition, dropping what would break
  * out of the quoted string or the header line. */
 static void attachment_header(char *out, size_t cap, const char *name)
@@ -298,7 +266,7 @@ static int host_is_bound(const struct listener *l, const char *host)
 }
 
 /*
- * The DNS rebinding check (SPEC §7). A web page can make a browser send
+ * The DNS rebinding check (docs/reference.md §7). A web page can make a browser send
  * requests to 127.0.0.1 under its own host name; the Host header then
  * carries that name, so only loopback names, our own bound address and no
  * Host at all (HTTP/1.0) are accepted. With a token that matched, any
@@ -318,24 +286,6 @@ static int host_allowed(const struct listener *l, const char *h, int token_match
 	return host_is_bound(l, host);
 }
 
-/* Accepts "0".."max" written as plain decimal digits, nothing else. */
-int nprof__http_parse_uint(const char *s, long max, long *out)
-{
-	long v = 0;
-
-	if (*s == '\0')
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (*s - '0');
-		if (v > max)
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 /* Validates debug= and seconds= for `hc->route`; 0 or an error in rep. */
 static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
 {
@@ -346,7 +296,7 @@ static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
 	hc->debug = 0;
 	hc->seconds = -1;
 	if (d != NULL && *d != '\0') {
-		if (nprof__http_parse_uint(d, 2, &v) < 0) {
+		if (nprof__config_parse_uint(d, 2, &v) < 0) {
 			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
 					   "nprof: bad debug=%.64s: want 0, 1 or 2", d);
 			return -1;
@@ -359,13 +309,19 @@ static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
 					   "nprof: seconds not supported by %s", hc->route->name);
 			return -1;
 		}
-		if (nprof__http_parse_uint(s, NPROF_MAX_SECONDS, &v) < 0 || v < 1) {
+		if (nprof__config_parse_uint(s, NPROF_MAX_SECONDS, &v) < 0 || v < 1) {
 			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
 					   "nprof: bad seconds=%.64s: want a whole number from 1 to %d",
 					   s, NPROF_MAX_SECONDS);
 			return -1;
 		}
 		hc->seconds = (int)v;
+		/* Go's serveDeltaProfile: a delta has no debug=1 text form. */
+		if (hc->debug != 0 && hc->route->takes_seconds == NPROF_SECONDS_DELTA) {
+			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
+					   "nprof: seconds and debug params are incompatible");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -493,19 +449,6 @@ static const char *req_arg(const struct nprof_req *r, const char *key)
 
 /* Whether the peer has hung up (or we are stopping), without blocking:
  * long handlers poll this to stop early and release what they hold. */
-int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns)
-{
-	for (;;) {
-		int64_t left = when_ns - nprof__mono_ns();
-		if (left <= 0)
-			return 0;
-		if (req->client_gone(req))
-			return -1;
-		struct timespec ts = {0, left < 100000000 ? (long)left : 100000000L};
-		nanosleep(&ts, NULL);
-	}
-}
-
 static int req_client_gone(const struct nprof_req *r)
 {
 	const struct http_conn *hc = r->conn;
