@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -42,18 +43,35 @@ static NPROF_TLS pid_t cached_tid;
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/*
+ * One line on stderr. Values quoted from the environment may hold
+ * newlines or terminal escapes: every control byte (and DEL) is written as
+ * \n, \t or \xNN, so a message stays one line and prints nothing raw.
+ */
 void nprof__log(const char *fmt, ...)
 {
-	char line[512];
+	char msg[512], line[600];
 	int saved = errno;
-	size_t n = (size_t)snprintf(line, sizeof line, "nprof: ");
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+	int m = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (m < 0)
 		m = 0;
-	n += (size_t)m < sizeof line - n - 1 ? (size_t)m : sizeof line - n - 2;
+	if ((size_t)m >= sizeof msg)
+		m = (int)sizeof msg - 1;
+	size_t n = (size_t)snprintf(line, sizeof line, "nprof: ");
+	for (int i = 0; i < m && n + 5 < sizeof line; i++) {
+		unsigned char ch = (unsigned char)msg[i];
+		if (ch >= 0x20 && ch != 0x7f) {
+			line[n++] = (char)ch;
+		} else if (ch == '\n' || ch == '\t') {
+			line[n++] = '\\';
+			line[n++] = ch == '\n' ? 'n' : 't';
+		} else {
+			n += (size_t)snprintf(line + n, sizeof line - n, "\\x%02x", ch);
+		}
+	}
 	line[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;
@@ -149,6 +167,35 @@ static void copy_str(char *dst, size_t cap, const char *var, const char *v)
 	strcpy(dst, v);
 }
 
+/*
+ * A bearer token must be something a client can send and we compare
+ * whole: 1 to NPROF_MAX_TOKEN visible ASCII bytes (RFC 6750 token68 has
+ * no space). Anything else marks it unusable: the TCP listener then stays
+ * off (fail closed) instead of serving without a token. The value itself
+ * is never printed.
+ */
+static void set_token(struct nprof_config *c, const char *var, const char *v)
+{
+	size_t n = strlen(v);
+	const char *why = NULL;
+
+	c->token[0] = '\0';
+	c->token_bad = 1;
+	if (n == 0)
+		why = "empty";
+	else if (n > NPROF_MAX_TOKEN)
+		why = "longer than 4096 bytes";
+	for (size_t i = 0; why == NULL && i < n; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			why = "not visible ASCII (space, control or non-ASCII byte)";
+	if (why != NULL) {
+		nprof__log("%s: token %s; TCP listener off", var, why);
+		return;
+	}
+	memcpy(c->token, v, n + 1);
+	c->token_bad = 0;
+}
+
 /* Applies one setting. `var` is the variable's name for messages. */
 static void apply(struct nprof_config *c, const char *key, const char *v, const char *var)
 {
@@ -156,18 +203,18 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 	if (strcmp(key, "http") == 0) {
 		copy_str(c->http, sizeof c->http, var, v); /* validated by http.c */
 	} else if (strcmp(key, "socket") == 0) {
-		if (strcmp(v, "off") == 0 || v[0] == '\0')
+		if (strcasecmp(v, "off") == 0 || v[0] == '\0')
 			c->socket_path[0] = '\0';
 		else
 			copy_str(c->socket_path, sizeof c->socket_path, var, v);
 	} else if (strcmp(key, "token") == 0) {
-		copy_str(c->token, sizeof c->token, var, v);
+		set_token(c, var, v);
 	} else if (strcmp(key, "out") == 0) {
 		copy_str(c->out_dir, sizeof c->out_dir, var, v);
 	} else if (strcmp(key, "heap_rate") == 0) {
 		if (parse_long(v, &n) < 0 || n < 0)
-			nprof__log("%s=%s: not a number of bytes >= 0; heap profiling off", var, v),
-				c->heap_rate = 0;
+			nprof__log("%s=%s: not a number of bytes >= 0; using the default 524288",
+				   var, v);
 		else
 			c->heap_rate = n;
 	} else if (strcmp(key, "block_rate") == 0 || strcmp(key, "mutex_fraction") == 0) {
@@ -230,9 +277,15 @@ void nprof__core_configure(const char *config)
 	while (config != NULL && *config != '\0') {
 		const char *comma = strchr(config, ',');
 		size_t len = comma ? (size_t)(comma - config) : strlen(config);
-		char item[400];
+		char item[NPROF_MAX_TOKEN + 64]; /* a whole token fits */
 		if (len >= sizeof item) {
-			nprof__log("config item too long; ignored");
+			if (strncmp(config, "token=", 6) == 0) {
+				c.token[0] = '\0';
+				c.token_bad = 1;
+				nprof__log("token: longer than 4096 bytes; TCP listener off");
+			} else {
+				nprof__log("config item too long; ignored");
+			}
 		} else if (len > 0) {
 			memcpy(item, config, len);
 			item[len] = '\0';
@@ -380,17 +433,23 @@ static const struct {
 	{"leaks", "leaks", 0, 0},
 };
 
-static void write_one(const char *route, const char *path, int debug)
+/* Writes one report; -1 after one line saying why. */
+static int write_one(const char *route, const char *path, int debug)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		nprof__log("NPROF_OUT: cannot create %s: %s", path, strerror(errno));
-		return;
+		nprof__log("NPROF_OUT: cannot create %s: %s; no reports written", path,
+			   strerror(errno));
+		return -1;
 	}
 	int rc = nprof_write_profile(route, fd, debug);
 	close(fd);
-	if (rc < 0)
-		nprof__log("NPROF_OUT: writing %s: %s", path, nprof_strerror(rc));
+	if (rc < 0) {
+		nprof__log("NPROF_OUT: writing %s: %s; no further reports written", path,
+			   nprof_strerror(rc));
+		return -1;
+	}
+	return 0;
 }
 
 static void write_out(void)
@@ -406,11 +465,15 @@ static void write_out(void)
 		if (out_reports[i].proto) {
 			snprintf(path, sizeof path, "%s/%s.%d.pb.gz", nprof__cfg.out_dir,
 				 out_reports[i].file, (int)getpid());
-			write_one(out_reports[i].route, path, 0);
+			/* The first failure says why once; the other reports would
+			 * only repeat it (an unwritable directory fails them all). */
+			if (write_one(out_reports[i].route, path, 0) < 0)
+				break;
 		}
 		snprintf(path, sizeof path, "%s/%s.%d.txt", nprof__cfg.out_dir, out_reports[i].file,
 			 (int)getpid());
-		write_one(out_reports[i].route, path, out_reports[i].text_debug);
+		if (write_one(out_reports[i].route, path, out_reports[i].text_debug) < 0)
+			break;
 	}
 	nprof__guard = guard;
 	errno = saved;

@@ -37,10 +37,15 @@
 /* core.c: configuration, start/stop, fork, logging                    */
 /* ------------------------------------------------------------------ */
 
+/* Longest bearer token nprof keeps (bytes); a longer one is refused and
+ * the TCP listener stays off rather than serving without it. */
+#define NPROF_MAX_TOKEN 4096
+
 struct nprof_config {
 	char http[128];         /* "" = no TCP listener; else "host:port" */
 	char socket_path[108];  /* "" = off */
-	char token[128];        /* "" = none */
+	char token[NPROF_MAX_TOKEN + 1]; /* "" = none */
+	int token_bad;          /* NPROF_TOKEN set but unusable: TCP stays off */
 	char out_dir[256];      /* "" = none */
 	long heap_rate;         /* bytes; 0 = off; 1 = every allocation */
 	long block_rate;        /* ns; 0 = off */
