@@ -789,8 +789,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct http_conn *hc = *con_cls;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	nprof__gate_request_done(c);
 	if (hc != NULL) {
 		nprof__buf_free(&hc->body);
 		nprof__arena_free(hc);

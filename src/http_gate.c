@@ -209,17 +209,73 @@ static void release_active(struct nprof_gate *g, const struct sockaddr *sa)
 	pthread_mutex_unlock(&g->mu);
 }
 
+/*
+ * A connection handed to libmicrohttpd is counted out once: when its
+ * request is complete (nprof__gate_request_done, from the completion
+ * callback, right after the response is sent) or, for a connection that
+ * never got that far, when libmicrohttpd closes it. libmicrohttpd calls
+ * the close notifier only when its internal thread cleans the connection
+ * up, which can lag behind by a while under load: counting out there
+ * alone made the budget refuse clients that were already served.
+ */
+struct gate_ticket {
+	struct nprof_gate *g;
+	struct sockaddr_storage addr;
+	int released;
+};
+
+static void ticket_release(struct gate_ticket *t)
+{
+	if (t != NULL && !t->released) {
+		t->released = 1;
+		release_active(t->g, (struct sockaddr *)&t->addr);
+	}
+}
+
 void nprof__gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 			enum MHD_ConnectionNotificationCode toe)
 {
 	struct nprof_gate *g = cls;
+	struct gate_ticket *t = *socket_context;
 	const union MHD_ConnectionInfo *ci;
 
-	(void)socket_context;
-	if (toe != MHD_CONNECTION_NOTIFY_CLOSED || g == NULL)
+	if (g == NULL)
 		return;
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	release_active(g, ci != NULL ? ci->client_addr : NULL);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		t = nprof__arena_alloc(sizeof(*t));
+		if (t != NULL) {
+			memset(t, 0, sizeof(*t));
+			t->g = g;
+			if (ci != NULL && ci->client_addr != NULL)
+				memcpy(&t->addr, ci->client_addr,
+				       ci->client_addr->sa_family == AF_INET6 ?
+				       sizeof(struct sockaddr_in6) :
+				       ci->client_addr->sa_family == AF_INET ?
+				       sizeof(struct sockaddr_in) : sizeof(sa_family_t));
+		}
+		*socket_context = t;
+		return;
+	}
+	if (toe != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	if (t == NULL) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		release_active(g, ci != NULL ? ci->client_addr : NULL);
+		return;
+	}
+	ticket_release(t);
+	nprof__arena_free(t);
+	*socket_context = NULL;
+}
+
+void nprof__gate_request_done(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	if (ci != NULL)
+		ticket_release(ci->socket_context);
 }
 
 void *nprof__gate_of(struct listener *l)

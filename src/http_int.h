@@ -121,6 +121,10 @@ void *nprof__gate_of(struct listener *l);
 void nprof__gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 			enum MHD_ConnectionNotificationCode toe);
 
+/* From the request-completed callback: counts the request out of the
+ * gate's budget as soon as it is answered. */
+void nprof__gate_request_done(struct MHD_Connection *c);
+
 /* Sends a one-line error the way nprof's own errors look, on a socket
  * libmicrohttpd does not own; used by the gate. */
 void nprof__gate_send_error(int fd, int status, const char *reason, int head_only);
