@@ -59,6 +59,11 @@ enum { SLOT_FREE, SLOT_HEAD, SLOT_DRAIN };
 struct gate_conn {
 	int fd, state;
 	int64_t deadline_ms;
+	/* A partial head stays in the socket (we only peek), so poll would
+	 * report it readable again at once: until recheck_ms the connection
+	 * is watched for a hang-up only, then peeked again. */
+	int64_t recheck_ms;
+	size_t seen;                /* bytes seen at the last peek */
 	struct sockaddr_storage addr;
 	socklen_t alen;
 };
@@ -310,20 +315,31 @@ static void conn_refuse(struct nprof_gate *g, struct gate_conn *c, int status,
 	c->deadline_ms = now_ms() + GATE_LINGER_MS;
 }
 
-/* New data (or a hang-up) on a connection waiting for its head. */
-static void conn_readable(struct nprof_gate *g, struct gate_conn *c)
+/* New data (or a hang-up: `hup`) on a connection waiting for its head. */
+static void conn_readable(struct nprof_gate *g, struct gate_conn *c, int hup)
 {
 	struct nprof_head h;
 	ssize_t n = recv(c->fd, g->peek, sizeof(g->peek), MSG_PEEK | MSG_DONTWAIT);
 
+	c->recheck_ms = 0;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
 		conn_close(c); /* hung up before asking anything */
 		return;
 	}
-	if (!nprof__head_check(g->peek, (size_t)n, (size_t)n >= sizeof(g->peek), &h))
-		return; /* incomplete: wait, under the deadline */
+	if (!nprof__head_check(g->peek, (size_t)n, (size_t)n >= sizeof(g->peek), &h)) {
+		if (hup) {
+			conn_refuse(g, c, 400, "nprof: connection closed before the request was "
+					    "complete", 0);
+			return;
+		}
+		/* Incomplete: look again shortly (sooner while bytes keep coming),
+		 * always under the head deadline. */
+		c->recheck_ms = now_ms() + ((size_t)n == c->seen ? 50 : 10);
+		c->seen = (size_t)n;
+		return;
+	}
 	if (h.status != 0) {
 		conn_refuse(g, c, h.status, h.reason, h.method == NPROF_HEAD_HEAD);
 		return;
@@ -389,6 +405,8 @@ static void accept_all(struct nprof_gate *g)
 		slot->fd = fd;
 		slot->state = SLOT_HEAD;
 		slot->deadline_ms = now_ms() + GATE_HEAD_DEADLINE_MS;
+		slot->recheck_ms = 0;
+		slot->seen = 0;
 		slot->addr = ss;
 		slot->alen = len;
 	}
@@ -425,10 +443,17 @@ static void *gate_main(void *arg)
 				if (c->state == SLOT_FREE)
 					continue;
 			}
+			if (c->state == SLOT_HEAD && c->recheck_ms != 0 && now >= c->recheck_ms) {
+				conn_readable(g, c, 0);
+				if (c->state != SLOT_HEAD)
+					continue;
+			}
 			if (c->deadline_ms < next)
 				next = c->deadline_ms;
+			if (c->recheck_ms != 0 && c->recheck_ms < next)
+				next = c->recheck_ms;
 			pfd[n].fd = c->fd;
-			pfd[n].events = POLLIN | POLLRDHUP;
+			pfd[n].events = c->recheck_ms != 0 ? POLLRDHUP : POLLIN | POLLRDHUP;
 			idx[n++] = i;
 		}
 		int r = poll(pfd, (nfds_t)n, (int)(next > now ? next - now : 0));
@@ -445,7 +470,7 @@ static void *gate_main(void *arg)
 			if (!pfd[k].revents || c->state == SLOT_FREE)
 				continue;
 			if (c->state == SLOT_HEAD)
-				conn_readable(g, c);
+				conn_readable(g, c, (pfd[k].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
 			else
 				conn_drain(c);
 		}
