@@ -331,7 +331,7 @@ static void conn_readable(struct nprof_gate *g, struct gate_conn *c, int hup)
 	if (!nprof__head_check(g->peek, (size_t)n, (size_t)n >= sizeof(g->peek), &h)) {
 		if (hup) {
 			conn_refuse(g, c, 400, "nprof: connection closed before the request was "
-					    "complete", 0);
+					    "complete", h.method == NPROF_HEAD_HEAD);
 			return;
 		}
 		/* Incomplete: look again shortly (sooner while bytes keep coming),
@@ -437,7 +437,7 @@ static void *gate_main(void *arg)
 			if (now >= c->deadline_ms) {
 				if (c->state == SLOT_HEAD)
 					conn_refuse(g, c, 408, "nprof: request head not received "
-							    "within 5 s", 0);
+							    "within 5 s", 0 /* never a HEAD: not read */);
 				else
 					conn_close(c);
 				if (c->state == SLOT_FREE)

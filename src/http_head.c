@@ -149,6 +149,10 @@ int nprof__head_check(const char *buf, size_t n, int full, struct nprof_head *h)
 	unsigned long long clen = 0;
 
 	memset(h, 0, sizeof(*h));
+	/* Known before the line is whole, so that even an error about an
+	 * unfinished HEAD request is sent without a body. */
+	if (n >= 5 && memcmp(p, "HEAD ", 5) == 0)
+		h->method = NPROF_HEAD_HEAD;
 
 	/* Find the end of the head; meanwhile refuse bare LF and overlong
 	 * lines early, so a client cannot make us wait for them. */
@@ -173,7 +177,7 @@ int nprof__head_check(const char *buf, size_t n, int full, struct nprof_head *h)
 			struct nprof_head tmp;
 
 			if (nprof__head_check_line(buf, first + 1, &tmp) && tmp.status != 0) {
-				h->method = tmp.method;
+				h->method = tmp.method ? tmp.method : h->method;
 				return fail(h, tmp.status, tmp.reason);
 			}
 		}
@@ -267,7 +271,7 @@ int nprof__head_check_line(const char *buf, size_t len, struct nprof_head *h)
 	size_t vlen;
 
 	h->status = 0;
-	h->method = 0;
+	h->method = len >= 5 && memcmp(p, "HEAD ", 5) == 0 ? NPROF_HEAD_HEAD : 0;
 	if (len < 2 || p[len - 2] != '\r' || p[len - 1] != '\n')
 		return fail(h, 400, "nprof: malformed request line");
 	eol = p + len - 2;

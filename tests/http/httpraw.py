@@ -50,6 +50,9 @@ def parse(resp):
     list, body, rest) or raises ValueError with the reason."""
     if not resp:
         raise ValueError("no response at all")
+    # An interim "100 Continue" (Expect: 100-continue) may precede the answer.
+    if resp.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):
+        resp = resp[len(b"HTTP/1.1 100 Continue\r\n\r\n"):]
     head, sep, after = resp.partition(b"\r\n\r\n")
     if not sep:
         raise ValueError("response head not terminated: %r" % resp[:120])
