@@ -77,6 +77,10 @@ struct nprof_gate {
 	struct listener *l;
 	pthread_t thread;
 	int running, wake_fd;
+	/* accept() failing for want of descriptors or memory (EMFILE, ...)
+	 * leaves the connection queued and the socket readable: the listening
+	 * socket is not watched until then, rather than spinning. */
+	int64_t accept_pause_ms;
 	struct gate_conn conns[GATE_PENDING + GATE_DRAINING];
 	pthread_mutex_t mu;
 	unsigned active;                  /* connections libmicrohttpd holds */
@@ -379,8 +383,11 @@ static void accept_all(struct nprof_gate *g)
 		int fd = accept4(g->l->fd, (struct sockaddr *)&ss, &len,
 				 SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-		if (fd < 0)
-			return; /* EAGAIN, or EMFILE and the like: try on the next wake */
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				g->accept_pause_ms = now_ms() + 100;
+			return;
+		}
 		for (int i = 0; i < GATE_PENDING + GATE_DRAINING; i++) {
 			struct gate_conn *c = &g->conns[i];
 
@@ -427,7 +434,9 @@ static void *gate_main(void *arg)
 		pfd[n].events = POLLIN;
 		idx[n++] = -1;
 		pfd[n].fd = g->l->fd;
-		pfd[n].events = POLLIN;
+		pfd[n].events = now >= g->accept_pause_ms ? POLLIN : 0;
+		if (now < g->accept_pause_ms && g->accept_pause_ms < next)
+			next = g->accept_pause_ms;
 		idx[n++] = -1;
 		for (int i = 0; i < GATE_PENDING + GATE_DRAINING; i++) {
 			struct gate_conn *c = &g->conns[i];
@@ -489,6 +498,7 @@ int nprof__gate_start(struct listener *l)
 
 	g->l = l;
 	g->active = 0;
+	g->accept_pause_ms = 0;
 	memset(g->peers, 0, sizeof(g->peers));
 	for (int i = 0; i < GATE_PENDING + GATE_DRAINING; i++) {
 		g->conns[i].fd = -1;

@@ -16,7 +16,7 @@ Pyroscope through Alloy, Parca) require of a scraped profile:
 - every reference (sample -> location -> mapping/function, string
   indexes) points at something that exists.
 
-  pprof_check.py FILE.pb.gz --kind cpu|delta|other [--not-before NS] [--not-after NS]
+  pprof_check.py FILE[:KIND]... [--kind cpu|delta|other] --not-before NS --not-after NS
 Prints one line per problem; exit 1 when any.
 """
 import argparse
@@ -208,36 +208,42 @@ def check(p, kind, not_before, not_after):
     return bad[:20], keys
 
 
+def check_file(path, kind, not_before, not_after):
+    """Checks one file; returns the list of problems, and prints a summary."""
+    raw = open(path, "rb").read()
+    if not raw:
+        return ["empty body"]
+    try:
+        data = gzip.decompress(raw)
+    except OSError as e:
+        return ["not gzip: %s" % e]
+    try:
+        p = decode(data)
+    except ValueError as e:
+        return ["not a profile.proto: %s" % e]
+    bad, keys = check(p, kind, not_before, not_after)
+    types = ",".join("%s/%s" % (p["strings"][t.get(1, 0)].decode(), p["strings"][t.get(2, 0)].decode())
+                     for t in p["sample_type"])
+    print("# %s: %d samples, %d locations, %d functions, %d mappings; types %s; labels %s" % (
+        path.rsplit("/", 1)[-1], len(p["sample"]), len(p["location"]), len(p["function"]),
+        len(p["mapping"]), types, {k: len(v) for k, v in keys.items()}))
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("file")
+    ap.add_argument("files", nargs="+", help="FILE or FILE:KIND (KIND cpu, delta, other)")
     ap.add_argument("--kind", default="other")
     ap.add_argument("--not-before", type=int, required=True)
     ap.add_argument("--not-after", type=int, required=True)
     a = ap.parse_args()
-    raw = open(a.file, "rb").read()
-    if not raw:
-        print("empty body")
-        return 1
-    try:
-        data = gzip.decompress(raw)
-    except OSError as e:
-        print("not gzip: %s" % e)
-        return 1
-    try:
-        p = decode(data)
-    except ValueError as e:
-        print("not a profile.proto: %s" % e)
-        return 1
-    bad, keys = check(p, a.kind, a.not_before, a.not_after)
-    for b in bad:
-        print(b)
-    types = ",".join("%s/%s" % (p["strings"][t.get(1, 0)].decode(), p["strings"][t.get(2, 0)].decode())
-                     for t in p["sample_type"])
-    print("# %s: %d samples, %d locations, %d functions, %d mappings; types %s; labels %s" % (
-        a.file.rsplit("/", 1)[-1], len(p["sample"]), len(p["location"]), len(p["function"]),
-        len(p["mapping"]), types, {k: len(v) for k, v in keys.items()}))
-    return 1 if bad else 0
+    failed = 0
+    for spec in a.files:
+        path, _, kind = spec.partition(":")
+        for b in check_file(path, kind or a.kind, a.not_before, a.not_after):
+            print("FAIL: %s: %s" % (path.rsplit("/", 1)[-1], b))
+            failed += 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
