@@ -8,7 +8,7 @@
 #   make SANITIZER=address|undefined|thread check   unit tests under a sanitizer
 #
 # libunwind is not linked: it is dlopen()ed with RTLD_LOCAL at start so its
-# exported backtrace()/_Unwind_* never replace the host's (see FACTS).
+# exported backtrace()/_Unwind_* never replace the host's (docs/safety.md, *Symbols*).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -26,14 +26,19 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -fno-omit-frame-pointer -pthread -D_GNU_SOURCE
 ifneq ($(SANITIZER),)
 BASE_CFLAGS += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
 endif
-LIB_CFLAGS  := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -Isrc
+# src/ is one folder per layer (docs/internals/README.md); each is on the
+# include path so a file names a header by its base name.
+LAYERS      := base record output profiles hooks serve api
+LAYER_INC   := $(addprefix -Isrc/,$(LAYERS))
+LIB_CFLAGS  := $(BASE_CFLAGS) -fPIC -fvisibility=hidden $(LAYER_INC)
 
 # pkg-config is asked lazily so that `make` on a fresh machine can first
 # install what is missing (scripts/deps.sh) and then find it.
 pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 
-LIB_SRCS := $(sort $(wildcard src/*.c))
+LIB_SRCS := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(LAYERS)))))
+LIB_HDRS := $(sort $(wildcard src/*/*.h))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 CLI_OBJS := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
@@ -62,7 +67,7 @@ deps: $(DEPS_STAMP)
 deps-test:
 	@scripts/deps.sh test
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/nprof.h | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) include/nprof.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) $(CFLAGS) $(call pc_cflags,$(PKGS)) -c $< -o $@
 
@@ -120,7 +125,7 @@ endif
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_LIB) tests/unit/unit.h
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Isrc -Itests/unit $(CFLAGS) $(call pc_cflags,$(PKGS)) -o $@ $< \
+	$(CC) $(BASE_CFLAGS) $(LAYER_INC) -Itests/unit $(CFLAGS) $(call pc_cflags,$(PKGS)) -o $@ $< \
 	  $(UNIT_LIB) $(call pc_libs,$(PKGS)) -ldl -lm
 
 # Under a sanitizer only the unit tests run: the preload and integration
@@ -138,10 +143,11 @@ endif
 # check, then the grammar-based HTTP fuzzer against a live program.
 FUZZ_SECONDS ?= 300
 FUZZ_SEED ?= 1
-$(BUILD)/fuzz/head_fuzz: tests/fuzz/head_fuzz.c src/http_head.c src/http_int.h src/nprof_int.h
+$(BUILD)/fuzz/head_fuzz: tests/fuzz/head_fuzz.c src/serve/http_head.c src/serve/http_int.h \
+		src/base/nprof_int.h
 	@mkdir -p $(@D)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
-	  $(call pc_cflags,libmicrohttpd) -o $@ tests/fuzz/head_fuzz.c src/http_head.c
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude $(LAYER_INC) \
+	  $(call pc_cflags,libmicrohttpd) -o $@ tests/fuzz/head_fuzz.c src/serve/http_head.c
 
 fuzz: all $(BUILD)/fuzz/head_fuzz
 	@mkdir -p $(BUILD)/fuzz/corpus

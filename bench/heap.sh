@@ -1,6 +1,6 @@
 #!/bin/bash
 # heap.sh - the heap profiler's overhead, side by side in one run, as
-# ratios against plain glibc (SPEC §8): a malloc/free storm (1 and 2
+# ratios against plain glibc (docs/reference.md §8): a malloc/free storm (1 and 2
 # threads, 16-512 B, a live ring of 4096) and an allocation-heavy app
 # workload, under
 #   glibc alone | nprof default rate | nprof rate 1 |
@@ -101,7 +101,7 @@ fi
 		echo
 	done
 	echo
-	echo "Targets at the default rate (SPEC §8): storm ≤ 1.10×, app ≤ 1.03×."
+	echo "Targets at the default rate (docs/reference.md §8): storm ≤ 1.10×, app ≤ 1.03×."
 	echo "tcmalloc and jemalloc are other allocators: their ratio mixes allocator"
-	echo "speed with profiling cost (FACTS.md). $jemalloc_note"
+	echo "speed with profiling cost. $jemalloc_note"
 } | tee "$OUT"

@@ -2,7 +2,7 @@
  * cli.h - declarations shared by the files of the `nprof` command.
  *
  * The command is a thin client of the HTTP endpoints libnprof serves
- * inside each profiled process (SPEC §2, §6). Its layers, bottom up:
+ * inside each profiled process (docs/reference.md §2, §6). Its layers, bottom up:
  *
  *   args.c     option matching and number parsing, usage errors (exit 2)
  *   sockets.c  where a process's unix socket lives; which ones exist

@@ -1,6 +1,6 @@
 /*
  * leaks.c - `nprof leaks PID|URL [--seconds N] [--json]`: the leak
- * suspects of a live process, as /debug/pprof/leaks ranks them (SPEC §4).
+ * suspects of a live process, as /debug/pprof/leaks ranks them (docs/reference.md §4).
  *
  * The ranking happens inside the process, where the snapshot ring is;
  * this command only asks for it and prints the answer unchanged (the
@@ -25,7 +25,7 @@ const char nprof_cli_leaks_usage[] =
 	"  URL            http(s)://host:port[/debug/pprof] of its HTTP listener\n"
 	"  --seconds N    compare now with a fresh snapshot N seconds later\n"
 	"                 (default: the whole history nprof keeps, no waiting)\n"
-	"  --json         the JSON form (SPEC §4) instead of the table\n"
+	"  --json         the JSON form (docs/reference.md §4) instead of the table\n"
 	"\n"
 	"Examples:\n"
 	"  nprof leaks 1234\n"

@@ -5,7 +5,7 @@
  * Adding a command is one row in `commands` plus its file; the usage
  * text lives beside the command's code (nprof_cli_NAME_usage) so that the
  * two change together. Help goes to stdout with exit 0; any wrong
- * argument prints the relevant usage to stderr and exits 2 (SPEC §6).
+ * argument prints the relevant usage to stderr and exits 2 (docs/reference.md §6).
  */
 #include <stdarg.h>
 #include <stdio.h>

@@ -85,7 +85,7 @@ static void read_http(long pid, char *out, size_t len)
 	snprintf(out, len, "-");
 	if (nprof_cli_proc_getenv((pid_t)pid, "NPROF_HTTP", v, sizeof(v)) != 0 || !v[0])
 		return;
-	/* SPEC §1: a bare ":port" means 127.0.0.1. */
+	/* docs/reference.md §1: a bare ":port" means 127.0.0.1. */
 	snprintf(out, len, "http://%s%s", v[0] == ':' ? "127.0.0.1" : "", v);
 }
 

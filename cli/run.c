@@ -2,8 +2,8 @@
  * run.c - `nprof run [options] -- CMD ARGS...`: starts a program with
  * libnprof preloaded and configured, by exec'ing it in place.
  *
- * nprof must exec the target itself (FACTS: a profiler preloaded into a
- * wrapper such as `sh -c` profiles the wrapper). So there is no fork and
+ * nprof must exec the target itself (a profiler preloaded into a
+ * wrapper such as `sh -c` profiles the wrapper, not the service). So there is no fork and
  * no shell: the flags become NPROF_* variables, libnprof.so is prepended
  * to LD_PRELOAD, and execvp() replaces this process, which keeps its PID
  * (the one `nprof ps`, `nprof fetch PID` and the socket name use) and its

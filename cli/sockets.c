@@ -4,7 +4,7 @@
  *
  * The library binds $XDG_RUNTIME_DIR/nprof/<pid>.sock when the process
  * has XDG_RUNTIME_DIR, else /tmp/nprof-<uid>/<pid>.sock, unless the
- * process sets NPROF_SOCKET (SPEC §1). The CLI runs in another
+ * process sets NPROF_SOCKET (docs/reference.md §1). The CLI runs in another
  * environment than the service (a systemd unit has no XDG_RUNTIME_DIR,
  * a login shell has one), so a PID is resolved by reading the target's
  * own environment when we may (same uid, or root), and otherwise by

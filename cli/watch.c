@@ -12,8 +12,8 @@
  *
  * Parsing: the exposition is read line by line into (name, label value,
  * value) triples; the JSON by a small recursive-descent parser into a
- * tree (the leaks document is a few KiB, and its shape is fixed by SPEC
- * §4). Single-threaded; everything is freed between frames.
+ * tree (the leaks document is a few KiB, and its shape is fixed by
+ * docs/reference.md §4). Single-threaded; everything is freed between frames.
  */
 #include <errno.h>
 #include <math.h>

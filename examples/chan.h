@@ -1,6 +1,6 @@
 /*
  * chan.h - a tiny unbuffered channel, as Go's `make(chan T)`, for the
- * example services that reproduce the incidents of SCENARIOS.md.
+ * example services that reproduce the incidents of docs/incidents.md.
  *
  * chan_send returns only once a receiver has taken the value; chan_recv
  * waits for a value, or returns 0 once the channel is closed and empty;

@@ -1,5 +1,5 @@
 /*
- * client_per_request.c - SCENARIOS.md 3, "a client per request": a
+ * client_per_request.c - docs/incidents.md 3, "a client per request": a
  * service that calls a cloud API builds a new RPC client in every request
  * handler instead of sharing one. Each client opens a TCP connection and
  * starts a keepalive thread blocked in poll(); nothing ever closes them.

@@ -1,5 +1,5 @@
 /*
- * double_send.c - SCENARIOS.md #1, "the double send" (risk-control service).
+ * double_send.c - docs/incidents.md 1, "the double send" (risk-control service).
  *
  * A dispatcher hands each job to a new worker thread and reads exactly one
  * result per job from an unbuffered channel. When the cache lookup misses,

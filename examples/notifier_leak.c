@@ -1,5 +1,5 @@
 /*
- * notifier_leak.c - SCENARIOS.md #4, "the notifier that waits forever"
+ * notifier_leak.c - docs/incidents.md 4, "the notifier that waits forever"
  * (websocket signalling server).
  *
  * Every connection starts a notifier thread that loops receiving from a

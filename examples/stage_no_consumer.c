@@ -1,5 +1,5 @@
 /*
- * stage_no_consumer.c - SCENARIOS.md #5, "the stage without a consumer"
+ * stage_no_consumer.c - docs/incidents.md 5, "the stage without a consumer"
  * (ingress log pipeline).
  *
  * For each batch of access records, one matcher thread per record reads

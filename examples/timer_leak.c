@@ -1,5 +1,5 @@
 /*
- * timer_leak.c - SCENARIOS.md 2, "a timer per loop turn" (message broker).
+ * timer_leak.c - docs/incidents.md 2, "a timer per loop turn" (message broker).
  *
  * A receive loop waits for a message or a timeout, and arms a fresh
  * 3-minute timeout every turn (Go's time.After in a select). Messages come

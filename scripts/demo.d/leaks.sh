@@ -1,5 +1,5 @@
 # leaks.sh - the part of `make demo` that shows what nprof is for: the
-# five incidents of SCENARIOS.md run side by side under nprof for about 20
+# five incidents of docs/incidents.md run side by side under nprof for about 20
 # seconds, then each one's leak table (/debug/pprof/leaks): the top
 # suspect's file:line, its growth and what its threads wait for, followed
 # by the commands and URLs to dig deeper.

@@ -1,5 +1,5 @@
 # cpu_dl_stress.sh - CPU samples at 1000 Hz landing inside dlopen,
-# dlclose, dl_iterate_phdr and malloc (RELIABILITY 12): the profile
+# dlclose, dl_iterate_phdr and malloc (docs/safety.md, *Signals*): the profile
 # completes, and the program keeps making progress afterwards (no thread
 # left stuck on a loader lock).
 source "$(dirname "$0")/../lib.sh"

@@ -1,8 +1,8 @@
 # cpu_startstop.sh - CPU profiles started and abandoned 100 times in a row
 # on a busy program (each client hangs up 0.2 s in, with timers firing):
 # no stray SIGPROF kills it ("Profiling timer expired"), no timer is left
-# behind, and a normal profile still works afterwards (RELIABILITY 15).
-# Then timer_create failing: one warning, the rest works (RELIABILITY 18).
+# behind, and a normal profile still works afterwards (docs/safety.md, *Signals*).
+# Then timer_create failing: one warning, the rest works (docs/safety.md, *Signals*).
 source "$(dirname "$0")/../lib.sh"
 
 start_under_nprof "$T/out" -- "$BUILD/examples/busy"

@@ -1,4 +1,4 @@
-# fd_client_per_request.sh - SCENARIOS 3 under nprof: a service that
+# fd_client_per_request.sh - docs/incidents.md 3 under nprof: a service that
 # builds a new RPC client per request. Its TCP sockets grow; fd?debug=1
 # lists them as socket-tcp with their peer, the "cloud API"; the largest
 # group of the proto, read by go tool pprof -top -lines, is the socket()

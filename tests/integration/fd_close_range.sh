@@ -1,4 +1,4 @@
-# fd_close_range.sh - RELIABILITY 11: a program that closes every
+# fd_close_range.sh - docs/safety.md, *Descriptors*: a program that closes every
 # descriptor (close_range(3, ~0U), then a close() loop) is unharmed, and
 # nprof keeps serving on both its unix socket and its TCP listener,
 # saying on stderr what it kept. The profile afterwards lists exactly

@@ -1,4 +1,4 @@
-# heap_timer_leak.sh - SCENARIOS 2 (a timer per loop turn): between two
+# heap_timer_leak.sh - docs/incidents.md 2 (a timer per loop turn): between two
 # heap profiles of examples/timer_leak, `go tool pprof -base` shows the
 # timer allocation line as the top in-use growth, not the stable pool, the
 # table built once, or the per-message scratch buffer.

@@ -10,7 +10,7 @@ per-request scratch buffer. Exit 0 when the first suspect names the leaking
 line (its site, or one of the first three frames of its stack or of
 created_by); 1 when not (yet); 2 when the answer is wrong whatever the
 time: a suspect has a noise line as its site or as the first frame of its
-stack, or the shape is not SPEC §4's. Prints one line: what was found, or
+stack, or the shape is not docs/reference.md §4's. Prints one line: what was found, or
 why not.
 Files are compared by base name and line: the JSON carries the path as
 DWARF recorded it, which depends on how the example was compiled.

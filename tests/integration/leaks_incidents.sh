@@ -1,6 +1,6 @@
-# leaks_incidents.sh - the five incidents of SCENARIOS.md, run side by side
+# leaks_incidents.sh - the five incidents of docs/incidents.md, run side by side
 # under nprof with a snapshot every second. For each, within 15 seconds of
-# its start, /debug/pprof/leaks?format=json (valid JSON, SPEC §4's shape)
+# its start, /debug/pprof/leaks?format=json (valid JSON, docs/reference.md §4's shape)
 # ranks the line marked LEAK: first (its site, or within the first frames
 # of its stack or created_by), and never ranks a line marked NOISE: (the
 # stable pools, tables built once and per-request scratch buffers the

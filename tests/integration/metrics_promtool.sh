@@ -1,6 +1,6 @@
 # metrics_promtool.sh - /metrics of a real service under nprof: the
 # Prometheus text format passes `promtool check metrics` (Debian
-# prometheus), every family of SPEC §5 is there with the right type, and
+# prometheus), every family of docs/reference.md §5 is there with the right type, and
 # the values agree with what the kernel and nprof's own profiles say.
 source "$(dirname "$0")/../lib.sh"
 
@@ -18,7 +18,7 @@ promtool check metrics <"$T/m1" >"$T/lint" 2>&1 || { cat "$T/lint"; fail "promto
 [ -s "$T/lint" ] && { cat "$T/lint"; fail "promtool lint findings"; }
 ok "promtool check metrics passes, content type 0.0.4"
 
-# Every family of SPEC §5 (and the welcome process_* extras), with HELP
+# Every family of docs/reference.md §5 (and the welcome process_* extras), with HELP
 # and the right TYPE.
 for ft in nprof_threads:gauge nprof_heap_inuse_bytes:gauge nprof_heap_inuse_objects:gauge \
 	nprof_heap_alloc_bytes_total:counter nprof_fds:gauge nprof_leak_suspects:gauge \

@@ -1,4 +1,4 @@
-# threads_scenarios.sh - SCENARIOS.md 1, 4 and 5 as example services under
+# threads_scenarios.sh - docs/incidents.md 1, 4 and 5 as example services under
 # nprof (built -O2 -g, with an idle pool as noise): once the leak has
 # piled up threads, the largest goroutine?debug=1 group holds the leaking
 # line; `go tool pprof` on the proto agrees; debug=2 shows the wait reason

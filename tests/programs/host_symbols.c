@@ -2,7 +2,7 @@
  * host_symbols.c - prints which library provides backtrace and the
  * _Unwind_* functions as the program sees them, then throws nothing and
  * calls backtrace() once. Under LD_PRELOAD=libnprof.so they must still be
- * glibc's and libgcc's, never libunwind's (FACTS.md).
+ * glibc's and libgcc's, never libunwind's (docs/safety.md, *Symbols*).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

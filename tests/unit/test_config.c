@@ -49,7 +49,7 @@ int main(void)
 	CHECK(nprof__cfg.block_rate == 1000);
 
 	/* Bad values: defaults, with a message (a bad heap rate keeps the
-	 * default rate, as the README says). */
+	 * default rate, as docs/reference.md §1 says of every bad value). */
 	setenv("NPROF_HEAP_RATE", "abc", 1);
 	setenv("NPROF_CPU_HZ", "1e9", 1);
 	setenv("NPROF_SNAPSHOT", "5 parsecs", 1);

@@ -90,6 +90,7 @@ struct http_conn {
 	const char *name;
 	int debug, seconds, is_post, too_big;
 	int holds_work;             /* holds one of the HTTP_WORKERS places */
+	int lent_work;              /* gave it up while sleeping (req_pause) */
 	size_t seen;                /* POST body bytes received */
 	struct nprof_buf body;      /* POST body, up to HTTP_MAX_BODY */
 };
@@ -111,81 +112,6 @@ static const char oom_text[] = "nprof: out of memory building the response\n";
 /* ------------------------------------------------------------------ */
 /* Replies                                                             */
 /* ------------------------------------------------------------------ */
-
-/*
- * Sets an error reply as Go's serveError does: the status, text/plain
- * and one line of reason. Whatever the handler had written is dropped.
- * Control characters in the reason (it may quote a URL or a header) are
- * replaced so the reason stays one line. Runs on connection threads.
- */
-void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-
-	nprof__buf_free(&rep->body);
-	memset(&rep->body, 0, sizeof(rep->body));
-	rep->status = status;
-	rep->content_type = TEXT_PLAIN;
-	rep->attachment = NULL;
-	/* The reason may quote a URL or a header: it stays one line of valid
-	 * UTF-8, every control byte and every byte that is not part of a
-	 * well-formed UTF-8 sequence written as \xNN. */
-	for (int i = 0; i < n;) {
-		unsigned char c = (unsigned char)line[i];
-		int len = nprof__utf8_len((const unsigned char *)line + i, (size_t)(n - i));
-
-		if (len > 1) {
-			nprof__buf_append(&rep->body, line + i, (size_t)len);
-			i += len;
-			continue;
-		}
-		if (len == 1 && c >= 0x20 && c != 0x7f)
-			nprof__buf_putc(&rep->body, (char)c);
-		else
-			nprof__buf_printf(&rep->body, "\\x%02x", c);
-		i++;
-	}
-	nprof__buf_putc(&rep->body, '\n');
-}
-
-/*
- * Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0 when the bytes
- * there are not one.
- */
-int nprof__utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	int len;
-	unsigned lo = 0x80, hi = 0xbf;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 0;
-	if ((size_t)len > n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (int i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
 
 /* Copies a file name for Content-Disposition, dropping what would break
  * out of the quoted string or the header line. */
@@ -351,7 +277,7 @@ static int host_is_bound(const struct listener *l, const char *host)
 }
 
 /*
- * The DNS rebinding check (SPEC §7). A web page can make a browser send
+ * The DNS rebinding check (docs/reference.md §7). A web page can make a browser send
  * requests to 127.0.0.1 under its own host name; the Host header then
  * carries that name, so only loopback names, our own bound address and no
  * Host at all (HTTP/1.0) are accepted. With a token that matched, any
@@ -371,24 +297,6 @@ static int host_allowed(const struct listener *l, const char *h, int token_match
 	return host_is_bound(l, host);
 }
 
-/* Accepts "0".."max" written as plain decimal digits, nothing else. */
-int nprof__http_parse_uint(const char *s, long max, long *out)
-{
-	long v = 0;
-
-	if (*s == '\0')
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (*s - '0');
-		if (v > max)
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 /* Validates debug= and seconds= for `hc->route`; 0 or an error in rep. */
 static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
 {
@@ -399,7 +307,7 @@ static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
 	hc->debug = 0;
 	hc->seconds = -1;
 	if (d != NULL && *d != '\0') {
-		if (nprof__http_parse_uint(d, 2, &v) < 0) {
+		if (nprof__config_parse_uint(d, 2, &v) < 0) {
 			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
 					   "nprof: bad debug=%.64s: want 0, 1 or 2", d);
 			return -1;
@@ -412,13 +320,19 @@ static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
 					   "nprof: seconds not supported by %s", hc->route->name);
 			return -1;
 		}
-		if (nprof__http_parse_uint(s, NPROF_MAX_SECONDS, &v) < 0 || v < 1) {
+		if (nprof__config_parse_uint(s, NPROF_MAX_SECONDS, &v) < 0 || v < 1) {
 			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
 					   "nprof: bad seconds=%.64s: want a whole number from 1 to %d",
 					   s, NPROF_MAX_SECONDS);
 			return -1;
 		}
 		hc->seconds = (int)v;
+		/* Go's serveDeltaProfile: a delta has no debug=1 text form. */
+		if (hc->debug != 0 && hc->route->takes_seconds == NPROF_SECONDS_DELTA) {
+			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
+					   "nprof: seconds and debug params are incompatible");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -549,27 +463,22 @@ static int req_client_gone(const struct nprof_req *r);
 static int work_enter(struct http_conn *hc, int queue);
 static void work_leave(struct http_conn *hc);
 
-int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns)
+/* nprof_req.pause: a request waiting out its seconds= costs nothing, so
+ * it lends its worker place meanwhile and queues for it again after. */
+static int req_pause(const struct nprof_req *r, int sleeping)
 {
-	struct http_conn *hc = req->client_gone == req_client_gone ? req->conn : NULL;
+	struct http_conn *hc = r->conn;
 
-	/* Sleeping costs nothing: let another request compute meanwhile. */
-	if (hc != NULL && hc->holds_work) {
+	if (sleeping) {
+		hc->lent_work = hc->holds_work;
 		work_leave(hc);
-		int rc = nprof__req_sleep_until(req, when_ns);
-		if (work_enter(hc, 0) < 0)
-			return -1;
-		return rc;
+		return 0;
 	}
-	for (;;) {
-		int64_t left = when_ns - nprof__mono_ns();
-		if (left <= 0)
-			return 0;
-		if (req->client_gone(req))
-			return -1;
-		struct timespec ts = {0, left < 100000000 ? (long)left : 100000000L};
-		nanosleep(&ts, NULL);
+	if (hc->lent_work) {
+		hc->lent_work = 0;
+		return work_enter(hc, 0);
 	}
+	return 0;
 }
 
 static int req_client_gone(const struct nprof_req *r)
@@ -685,6 +594,7 @@ static enum MHD_Result serve(struct http_conn *hc)
 	req.query_only_get = !hc->is_post;
 	req.arg = req_arg;
 	req.client_gone = req_client_gone;
+	req.pause = req_pause;
 	req.conn = hc;
 	rep.status = MHD_HTTP_OK;
 	rep.content_type = TEXT_PLAIN;

@@ -171,7 +171,7 @@ struct nprof_tc_ent *nprof__threadcreate_copy(size_t *n, int64_t *total);
 /*
  * Removes nprof's own frames from a stack of n return addresses, in place;
  * returns the new count. With `waits_in_hook` (the thread waits in one of
- * nprof's overrides) the stack starts at the override's caller (SPEC §3):
+ * nprof's overrides) the stack starts at the override's caller (docs/reference.md §3: nprof's own frames never appear):
  * the C library frames above the override (futex internals) go too, since
  * the wait reason names the primitive.
  */
@@ -183,6 +183,8 @@ void nprof__threads_collect_forget(void);
 
 /* threads_report.c: starts the NPROF_DUMP_SIGNAL thread and handler (once;
  * nothing when unset), and forgets them after fork in the child. */
+/* At start, after nprof__threads_init: the first look at every thread. */
+void nprof__threads_collect_prime(void);
 void nprof__threads_dump_signal_start(void);
 void nprof__threads_dump_signal_forget(void);
 

@@ -302,11 +302,8 @@ static void reply_delta(const struct nprof_req *req, struct nprof_reply *rep)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (take_counts(&a) < 0)
 		goto oom;
-	int64_t end = (int64_t)t0.tv_sec * 1000000000LL + t0.tv_nsec +
-		      (int64_t)req->seconds * 1000000000LL;
-	if (nprof__req_sleep_until(req, end) < 0) {
+	if (nprof__profile_wait(req, rep, (int64_t)t0.tv_sec * 1000000000LL + t0.tv_nsec) < 0) {
 		nprof__arena_free(a.g);
-		nprof__reply_error(rep, 499, "nprof: client closed the connection");
 		return;
 	}
 	if (take_counts(&b) < 0)
@@ -354,10 +351,8 @@ void nprof__fd_handle(const struct nprof_req *req, struct nprof_reply *rep)
 	int guard = nprof__guard;
 	nprof__guard = 1;
 	if (req->seconds > 0) {
-		if (req->debug != 0)
-			nprof__reply_error(rep, 400, "seconds and debug params are incompatible");
-		else
-			reply_delta(req, rep);
+		/* debug>0 with seconds was refused before (NPROF_SECONDS_DELTA). */
+		reply_delta(req, rep);
 		nprof__guard = guard;
 		return;
 	}

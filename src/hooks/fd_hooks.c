@@ -22,7 +22,7 @@
  * Closers forget the record *before* the real close, while the number
  * cannot be reused yet.
  *
- * nprof's own descriptors and the program's closers (RELIABILITY 11): a
+ * nprof's own descriptors and the program's closers (docs/safety.md, *Descriptors*): a
  * program that closes every descriptor must not kill nprof's server. A
  * close() of one of nprof's descriptors by the program fails with EBADF
  * and closes nothing - exactly what the program would get without nprof,

@@ -502,10 +502,6 @@ static int64_t realtime_ns(void)
 static void serve(struct table *tb, const struct nprof_req *req, struct nprof_reply *rep,
 		  const char *name)
 {
-	if (req->seconds > 0 && req->debug != 0) {
-		nprof__reply_error(rep, 400, "nprof: seconds and debug params are incompatible");
-		return;
-	}
 	int64_t t0 = realtime_ns(), dur = 0;
 	size_t nbase = 0, n = 0;
 	struct nprof_counts_row *base = NULL, *rows;
@@ -514,9 +510,8 @@ static void serve(struct table *tb, const struct nprof_req *req, struct nprof_re
 		if (base == NULL)
 			goto oom;
 		int64_t m0 = nprof__mono_ns();
-		if (nprof__req_sleep_until(req, m0 + (int64_t)req->seconds * 1000000000LL) < 0) {
+		if (nprof__profile_wait(req, rep, m0) < 0) {
 			nprof__arena_free(base);
-			nprof__reply_error(rep, 499, "nprof: client closed the connection");
 			return;
 		}
 		dur = nprof__mono_ns() - m0;

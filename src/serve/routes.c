@@ -29,7 +29,8 @@ static void symbol_handle(const struct nprof_req *req, struct nprof_reply *rep);
 static void cmdline_handle(const struct nprof_req *req, struct nprof_reply *rep);
 
 /* Kept in name order, as Go's index lists them. Columns: name, index
- * description, count for the index, handler, listed, takes_seconds. */
+ * description, count for the index, handler, listed, takes_seconds
+ * (NPROF_SECONDS_*; 1 is NPROF_SECONDS_DELTA). */
 const struct nprof_route nprof__routes[] = {
 	{ "allocs", "A sampling of all past memory allocations.",
 	  nprof__heap_count, nprof__allocs_handle, 1, 1 },
@@ -44,14 +45,14 @@ const struct nprof_route nprof__routes[] = {
 	{ "heap", "A sampling of memory allocations of live objects.",
 	  nprof__heap_count, nprof__heap_handle, 1, 1 },
 	{ "leaks", "Leak suspects: stacks whose heap, threads or descriptors grow steadily (format=json).",
-	  nprof__leaks_count, nprof__leaks_handle, 1, 1 },
+	  nprof__leaks_count, nprof__leaks_handle, 1, NPROF_SECONDS_ANY },
 	/* Served at /metrics (http.c); not a profile, so not in the index. */
 	{ "metrics", "Prometheus metrics: threads, heap, descriptors, leak suspects.",
 	  NULL, nprof__metrics_handle, 0, 0 },
 	{ "mutex", "Stack traces of holders of contended mutexes.",
 	  nprof__mutex_count, nprof__mutex_handle, 1, 1 },
 	{ "profile", "CPU profile. You can specify the duration in the seconds GET parameter.",
-	  NULL, nprof__cpu_handle, 1, 1 },
+	  NULL, nprof__cpu_handle, 1, NPROF_SECONDS_ANY },
 	{ "symbol", "Maps program counters to function names (pprof's remote symbolization).",
 	  NULL, symbol_handle, 0, 0 },
 	{ "threadcreate", "Stack traces that led to the creation of new threads.",

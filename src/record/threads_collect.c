@@ -656,3 +656,12 @@ void nprof__threads_collect_forget(void)
 	seen_n = 0;
 	nprof__walk_forget();
 }
+
+/* At start: a first look at every thread starts the "seen since" clocks
+ * now rather than at the first request. */
+void nprof__threads_collect_prime(void)
+{
+	struct nprof_thread_set s;
+	if (nprof__threads_collect(&s, 0) == 0)
+		nprof__threads_set_free(&s);
+}

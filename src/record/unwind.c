@@ -4,7 +4,7 @@
  * libunwind.so.8 exports backtrace() and the _Unwind_* functions. Linked
  * normally into a preloaded library it would sit in the global scope and
  * replace glibc's backtrace() and libgcc's unwinder for the whole program
- * (FACTS.md). Its static archive is not built -fPIC on Debian, so it cannot
+ * (docs/safety.md, *Symbols*). Its static archive is not built -fPIC on Debian, so it cannot
  * be folded into libnprof.so either. We therefore dlopen it with
  * RTLD_LOCAL and call unw_backtrace() through a pointer: its symbols are
  * visible to nobody but us.

@@ -7,7 +7,7 @@
  *               stack and kind), the bounded ring and the thread that
  *               fills it every NPROF_SNAPSHOT
  *   leaks.c     ranking the series that grow steadily, symbolizing the
- *               suspects, the handler (text and SPEC §4's JSON)
+ *               suspects, the handler (text and docs/reference.md §4's JSON)
  *
  * docs/internals/leaks.md has the design and the maths.
  */

@@ -1,6 +1,6 @@
 /*
  * metrics.c - GET /metrics: the Prometheus text exposition (format
- * 0.0.4) of SPEC §5, so that the totals nprof keeps anyway can be
+ * 0.0.4) of docs/reference.md §5, so that the totals nprof keeps anyway can be
  * scraped, graphed and alerted on without fetching a profile.
  *
  * What it owns: no state at all. Every scrape reads the current values
@@ -223,7 +223,7 @@ static void nprof_families(struct nprof_buf *b)
 		sample(b, "nprof_fds", label, counts[k]);
 	}
 
-	/* Kinds as /debug/pprof/leaks names them (SPEC §4). */
+	/* Kinds as /debug/pprof/leaks names them (docs/reference.md §4). */
 	static const char *const leak_kinds[] = {"heap", "threads", "fds"};
 	family(b, "nprof_leak_suspects", "gauge",
 	       "Call stacks ranked as leak suspects by /debug/pprof/leaks, by kind.");

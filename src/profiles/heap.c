@@ -106,7 +106,7 @@ long nprof__heap_dropped(void)
 /* life cycle                                                        */
 /* ---------------------------------------------------------------- */
 
-void nprof__heap_init(void)
+void nprof__heap_init(int foreign_malloc)
 {
 	long rate = nprof__cfg.heap_rate;
 	profile_rate = rate;
@@ -114,7 +114,7 @@ void nprof__heap_init(void)
 		nprof__heap_rate = 0;
 		return;
 	}
-	if (nprof__heap_foreign()) {
+	if (foreign_malloc) {
 		nprof__log("another malloc was preloaded before nprof; the heap profile stays "
 			   "empty (put libnprof.so first in LD_PRELOAD to profile it)");
 		nprof__heap_rate = 0;
@@ -314,10 +314,6 @@ static void build_text(struct nprof_counts_row *rows, size_t n, struct nprof_buf
 static void serve(const struct nprof_req *req, struct nprof_reply *rep, const char *default_type,
 		  const char *name)
 {
-	if (req->seconds > 0 && req->debug != 0) {
-		nprof__reply_error(rep, 400, "nprof: seconds and debug params are incompatible");
-		return;
-	}
 	int64_t t0 = realtime_ns(), dur = 0;
 	size_t nbase = 0, n = 0;
 	struct nprof_counts_row *base = NULL, *rows;
@@ -326,9 +322,8 @@ static void serve(const struct nprof_req *req, struct nprof_reply *rep, const ch
 		if (base == NULL)
 			goto oom;
 		int64_t m0 = nprof__mono_ns();
-		if (nprof__req_sleep_until(req, m0 + (int64_t)req->seconds * 1000000000LL) < 0) {
+		if (nprof__profile_wait(req, rep, m0) < 0) {
 			nprof__arena_free(base);
-			nprof__reply_error(rep, 499, "nprof: client closed the connection");
 			return;
 		}
 		dur = nprof__mono_ns() - m0;

@@ -36,10 +36,6 @@ static pthread_create_fn real_pthread_create;
 static sigaction_fn real_sigaction;
 static signal_fn real_signal;
 
-/* nprof's own threads: a handful (listeners, connection threads). */
-#define MAX_INTERNAL 256
-static atomic_int internal_tids[MAX_INTERNAL];
-
 void nprof__preload_init(void)
 {
 	if (real_pthread_create != NULL)
@@ -51,54 +47,6 @@ void nprof__preload_init(void)
 	pthread_create_fn pc = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
 	__atomic_store_n(&real_pthread_create, pc, __ATOMIC_RELEASE);
 	nprof__guard = guard;
-}
-
-void nprof__block_signals(void *old_sigset)
-{
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, old_sigset);
-}
-
-void nprof__thread_mark_internal(void)
-{
-	nprof__guard = 1;
-	nprof__block_signals(NULL);
-	/* Named so that a user's `top -H` or thread dump says whose it is. */
-	prctl(PR_SET_NAME, "nprof", 0, 0, 0);
-	pid_t tid = nprof__gettid();
-	for (int i = 0; i < MAX_INTERNAL; i++) {
-		int expect = 0;
-		if (atomic_compare_exchange_strong(&internal_tids[i], &expect, (int)tid))
-			return;
-	}
-}
-
-int nprof__thread_is_internal(pid_t tid)
-{
-	for (int i = 0; i < MAX_INTERNAL; i++)
-		if (atomic_load_explicit(&internal_tids[i], memory_order_relaxed) == (int)tid)
-			return 1;
-	return 0;
-}
-
-/* Clears the calling thread's internal entry as it exits. */
-static void unmark_internal(void *unused)
-{
-	(void)unused;
-	pid_t tid = nprof__gettid();
-	for (int i = 0; i < MAX_INTERNAL; i++) {
-		int expect = (int)tid;
-		if (atomic_compare_exchange_strong(&internal_tids[i], &expect, 0))
-			return;
-	}
-}
-
-int nprof__real_sigaction(int sig, const void *act, void *old)
-{
-	if (real_sigaction == NULL)
-		nprof__preload_init();
-	return real_sigaction(sig, act, old);
 }
 
 struct start {
@@ -122,7 +70,7 @@ static void *trampoline(void *p)
 	if (s.internal) {
 		nprof__thread_mark_internal();
 		void *ret;
-		pthread_cleanup_push(unmark_internal, NULL);
+		pthread_cleanup_push(nprof__thread_unmark_internal, NULL);
 		ret = s.fn(s.arg);
 		pthread_cleanup_pop(1);
 		return ret;

@@ -5,8 +5,8 @@
  *
  * Owns the ranking (least-squares slope and a confidence that says how
  * steadily a series grows), the choice of `site` (the first frame of the
- * program's own code) and of the frames shown, the text table and SPEC
- * §4's JSON, and the counts /metrics and the index show. The maths and
+ * program's own code) and of the frames shown, the text table and the
+ * JSON of docs/reference.md §4, and the counts /metrics and the index show. The maths and
  * the reasons for each threshold are in docs/internals/leaks.md.
  *
  * Data: nothing persistent. A request ranks either the ring (under its

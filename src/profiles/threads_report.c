@@ -456,10 +456,6 @@ void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
 	static const int plus[1] = {1}, delta[2] = {1, -1};
 	struct nprof_thread_set s[2];
-	if (req->seconds > 0 && req->debug != 0) {
-		nprof__reply_error(rep, 400, "nprof: seconds is supported with debug=0 only");
-		return;
-	}
 	int rc = nprof__threads_collect(&s[0], 1);
 	if (rc < 0) {
 		nprof__reply_error(rep, 500, "nprof: cannot list the threads: %s", strerror(-rc));
@@ -470,9 +466,8 @@ void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep)
 		 * this one; s[0] becomes the later one. */
 		s[1] = s[0];
 		int64_t t0 = nprof__mono_ns();
-		if (nprof__req_sleep_until(req, t0 + (int64_t)req->seconds * 1000000000LL) < 0) {
+		if (nprof__profile_wait(req, rep, t0) < 0) {
 			nprof__threads_set_free(&s[1]);
-			nprof__reply_error(rep, 499, "nprof: client closed the connection");
 			return;
 		}
 		rc = nprof__threads_collect(&s[0], 1);

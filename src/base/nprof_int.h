@@ -34,7 +34,7 @@
 #define NPROF_MAX_FRAMES 64
 
 /* ------------------------------------------------------------------ */
-/* core.c: configuration, start/stop, fork, logging                    */
+/* config.c, self.c: configuration, logging, thread identity (base)   */
 /* ------------------------------------------------------------------ */
 
 /* Longest bearer token nprof keeps (bytes); a longer one is refused and
@@ -73,11 +73,32 @@ extern pid_t nprof__owner_pid;
  */
 void nprof__core_configure(const char *config);
 
+/*
+ * Parses a whole decimal number of digits only (no sign, no space, no
+ * exponent) not above `max`; 0, or -1 for anything else. Query parameters
+ * and ports are read with it, so "1e12", "-1" and " 5" are all refused.
+ */
+int nprof__config_parse_uint(const char *s, long max, long *out);
+
 /* Writes "nprof: <message>\n" to stderr with one write(2); no malloc. */
 void nprof__log(const char *fmt, ...) NPROF_PRINTF(1, 2);
 
 /* The kernel thread id of the calling thread (cached in TLS). */
 pid_t nprof__gettid(void);
+/* After fork, in the child: forget the parent's cached thread id. */
+void nprof__self_postfork_child(void);
+
+/* self.c: nprof's own threads, signals */
+/* Marks the calling thread as nprof's own (guard raised, no CPU timer). */
+void nprof__thread_mark_internal(void);
+/* Clears the calling thread's mark as it exits (a pthread cleanup handler). */
+void nprof__thread_unmark_internal(void *unused);
+/* Blocks all signals in the calling thread; old mask in *old when given. */
+void nprof__block_signals(void *old_sigset);
+/* Non-zero when `tid` is one of nprof's own threads. Signal-safe. */
+int nprof__thread_is_internal(pid_t tid);
+/* The real sigaction, bypassing nprof's override. */
+int nprof__real_sigaction(int sig, const void *act, void *old);
 
 /* CLOCK_MONOTONIC in nanoseconds: every duration nprof measures. */
 static inline int64_t nprof__mono_ns(void)
@@ -334,7 +355,8 @@ int nprof__pb_finish(struct nprof_pb *pb, struct nprof_buf *out);
 void nprof__pb_free(struct nprof_pb *pb);
 
 /* ------------------------------------------------------------------ */
-/* http.c, routes.c: serving                                           */
+/* profiles/profile.c: what a profile is asked and answers;            */
+/* serve/http.c, routes.c: serving it                                  */
 /* ------------------------------------------------------------------ */
 
 struct nprof_req {
@@ -348,6 +370,11 @@ struct nprof_req {
 	const char *(*arg)(const struct nprof_req *r, const char *key);
 	/* Non-zero once the client has hung up. */
 	int (*client_gone)(const struct nprof_req *r);
+	/* Called with 1 before nprof__req_sleep_until() sleeps and with 0
+	 * after, so the server can lend the request's place among the
+	 * expensive requests meanwhile; -1 (after 0) when the client left
+	 * while waiting for it again. NULL when nobody cares. */
+	int (*pause)(const struct nprof_req *r, int sleeping);
 	void *conn;             /* private to http.c */
 };
 
@@ -366,11 +393,29 @@ struct nprof_reply {
  */
 int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns);
 
+/*
+ * For a ?seconds=N profile: sleeps until `from_ns` + N seconds
+ * (nprof__mono_ns time). Returns 0, or -1 with a 499 reply when the client
+ * hung up meanwhile (the caller frees what it holds and returns).
+ */
+int nprof__profile_wait(const struct nprof_req *req, struct nprof_reply *rep, int64_t from_ns);
+
 /* Sets an error reply: status and a one-line plain-text reason. */
 void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)
 	NPROF_PRINTF(3, 4);
 
 typedef void (*nprof_handler_fn)(const struct nprof_req *req, struct nprof_reply *rep);
+
+/*
+ * How a profile takes ?seconds=. A delta profile (heap, allocs, block,
+ * mutex, goroutine, fd) compares two moments and has no text form of the
+ * difference, so, as Go's serveDeltaProfile, seconds with debug>0 is
+ * refused by the serving code before the profile runs. CPU and leaks use
+ * seconds as a duration and accept any debug=.
+ */
+#define NPROF_SECONDS_NO    0
+#define NPROF_SECONDS_DELTA 1
+#define NPROF_SECONDS_ANY   2
 
 struct nprof_route {
 	const char *name;          /* "profile", "heap", ... */
@@ -378,7 +423,7 @@ struct nprof_route {
 	long (*count)(void);       /* for the index, or NULL */
 	nprof_handler_fn handle;
 	int listed;                /* shown in the index */
-	int takes_seconds;         /* accepts ?seconds= */
+	int takes_seconds;         /* NPROF_SECONDS_*: how it takes ?seconds= */
 };
 
 /* The route for a profile name (aliases resolved), or NULL. */
@@ -415,14 +460,6 @@ long nprof__cpu_dropped(void);
 
 /* Resolves the real functions nprof overrides (dlsym RTLD_NEXT). */
 void nprof__preload_init(void);
-/* Marks the calling thread as nprof's own (guard raised, no CPU timer). */
-void nprof__thread_mark_internal(void);
-/* Blocks all signals in the calling thread; old mask in *old when given. */
-void nprof__block_signals(void *old_sigset);
-/* Non-zero when `tid` is one of nprof's own threads. */
-int nprof__thread_is_internal(pid_t tid);
-/* The real sigaction, bypassing nprof's override. */
-int nprof__real_sigaction(int sig, const void *act, void *old);
 
 /* ------------------------------------------------------------------ */
 /* fd.c: the descriptor profile; fed by the overrides in fd_hooks.c    */
@@ -593,7 +630,9 @@ void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
 /* locks around fork (child: also forget what the parent owned).       */
 /* ------------------------------------------------------------------ */
 
-void nprof__heap_init(void);
+/* foreign_malloc: another allocator was preloaded before nprof
+ * (nprof__heap_foreign), so the heap profile stays off. */
+void nprof__heap_init(int foreign_malloc);
 void nprof__heap_prefork(void);
 void nprof__heap_postfork(int child);
 
@@ -709,7 +748,7 @@ void nprof__leaks_start(void);
 void nprof__leaks_stop(void);
 void nprof__leaks_postfork_child(void);
 
-/* GET /debug/pprof/leaks: text table, or format=json (SPEC §4); seconds=N
+/* GET /debug/pprof/leaks: text table, or format=json (docs/reference.md §4); seconds=N
  * ranks fresh snapshots taken over the next N seconds. */
 void nprof__leaks_handle(const struct nprof_req *req, struct nprof_reply *rep);
 /* Suspects the ring ranks now (all kinds), for the index. */
@@ -719,7 +758,7 @@ long nprof__leaks_count(void);
 /* metrics.c: /metrics, the Prometheus exposition                      */
 /* ------------------------------------------------------------------ */
 
-/* GET /metrics: Prometheus text format 0.0.4 (SPEC §5). */
+/* GET /metrics: Prometheus text format 0.0.4 (docs/reference.md §5). */
 void nprof__metrics_handle(const struct nprof_req *req, struct nprof_reply *rep);
 
 #endif /* NPROF_INT_H */

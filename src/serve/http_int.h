@@ -26,12 +26,6 @@ struct listener {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix */
 };
 
-/*
- * Parses a whole decimal number of digits only (no sign, no space, no
- * exponent) not above `max`; 0, or -1 for anything else. Query parameters
- * and ports are read with it, so "1e12", "-1" and " 5" are all refused.
- */
-int nprof__http_parse_uint(const char *s, long max, long *out);
 
 /*
  * Opens the unix socket at nprof__cfg.socket_path in a private (0700)
@@ -55,10 +49,6 @@ int nprof__listen_tcp(struct listener *l);
  * connection thread with the hook guard raised; takes no lock of its own.
  */
 void nprof__routes_index(const struct nprof_req *req, struct nprof_reply *rep);
-
-/* Length of the well-formed UTF-8 sequence at s (n bytes available),
- * 0 when there is none; 1 for ASCII. */
-int nprof__utf8_len(const unsigned char *s, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* http_head.c: the strict request-head check                          */

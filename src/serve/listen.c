@@ -164,7 +164,7 @@ static int tcp_parse(const char *spec, struct sockaddr_storage *ss)
 		port = end + 1;
 	}
 	n = (size_t)(end - spec);
-	if (n >= sizeof(host) || nprof__http_parse_uint(port, 65535, &pnum) < 0)
+	if (n >= sizeof(host) || nprof__config_parse_uint(port, 65535, &pnum) < 0)
 		goto bad;
 	memcpy(host, spec, n);
 	host[n] = '\0';

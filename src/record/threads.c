@@ -308,12 +308,6 @@ long nprof__threadcreate_count(void)
 void nprof__threads_init(void)
 {
 	pthread_once(&key_once, make_key);
-	/* A first look at every thread starts the "seen since" clocks now
-	 * rather than at the first request. */
-	struct nprof_thread_set s;
-	if (nprof__threads_collect(&s, 0) == 0)
-		nprof__threads_set_free(&s);
-	nprof__threads_dump_signal_start();
 }
 
 void nprof__threads_prefork(void)
@@ -337,6 +331,4 @@ void nprof__threads_postfork(int child)
 	nprof__tself = NULL;
 	if (key_ok)
 		pthread_setspecific(exit_key, NULL);
-	nprof__threads_collect_forget();
-	nprof__threads_dump_signal_forget();
 }
