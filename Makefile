@@ -55,7 +55,7 @@ TP_BINS  += $(patsubst tests/programs/%.cc,$(BUILD)/tests/programs/%,$(TP_CXX))
 
 DEPS_STAMP := $(BUILD)/.deps-build
 
-.PHONY: all check unit demo bench install clean deps deps-test
+.PHONY: all check unit demo bench install clean deps deps-test fuzz
 all: $(BUILD)/libnprof.so $(BUILD)/libnprof.a $(BUILD)/nprof $(EX_BINS) $(TP_BINS)
 
 $(DEPS_STAMP): scripts/deps.sh
@@ -138,6 +138,23 @@ check: all $(UT_BINS)
 	@scripts/deps.sh test
 	@tests/run.sh
 endif
+
+# Longer fuzzing than `make check` does: libFuzzer on the request-head
+# check, then the grammar-based HTTP fuzzer against a live program.
+FUZZ_SECONDS ?= 300
+FUZZ_SEED ?= 1
+$(BUILD)/fuzz/head_fuzz: tests/fuzz/head_fuzz.c src/serve/http_head.c src/serve/http_int.h \
+		src/base/nprof_int.h
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude $(LAYER_INC) \
+	  $(call pc_cflags,libmicrohttpd) -o $@ tests/fuzz/head_fuzz.c src/serve/http_head.c
+
+fuzz: all $(BUILD)/fuzz/head_fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/head_fuzz -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=90000 $(BUILD)/fuzz/corpus
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) TEST_TIMEOUT=$$(($(FUZZ_SECONDS) + 120)) \
+	  BUILD=$(BUILD) tests/run.sh http_fuzz
 
 unit: $(UT_BINS)
 	@BUILD=$(BUILD) tests/run.sh unit

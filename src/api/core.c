@@ -211,17 +211,23 @@ static const struct {
 	{"leaks", "leaks", 0, 0},
 };
 
-static void write_one(const char *route, const char *path, int debug)
+/* Writes one report; -1 after one line saying why. */
+static int write_one(const char *route, const char *path, int debug)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		nprof__log("NPROF_OUT: cannot create %s: %s", path, strerror(errno));
-		return;
+		nprof__log("NPROF_OUT: cannot create %s: %s; no reports written", path,
+			   strerror(errno));
+		return -1;
 	}
 	int rc = nprof_write_profile(route, fd, debug);
 	close(fd);
-	if (rc < 0)
-		nprof__log("NPROF_OUT: writing %s: %s", path, nprof_strerror(rc));
+	if (rc < 0) {
+		nprof__log("NPROF_OUT: writing %s: %s; no further reports written", path,
+			   nprof_strerror(rc));
+		return -1;
+	}
+	return 0;
 }
 
 static void write_out(void)
@@ -237,11 +243,15 @@ static void write_out(void)
 		if (out_reports[i].proto) {
 			snprintf(path, sizeof path, "%s/%s.%d.pb.gz", nprof__cfg.out_dir,
 				 out_reports[i].file, (int)getpid());
-			write_one(out_reports[i].route, path, 0);
+			/* The first failure says why once; the other reports would
+			 * only repeat it (an unwritable directory fails them all). */
+			if (write_one(out_reports[i].route, path, 0) < 0)
+				break;
 		}
 		snprintf(path, sizeof path, "%s/%s.%d.txt", nprof__cfg.out_dir, out_reports[i].file,
 			 (int)getpid());
-		write_one(out_reports[i].route, path, out_reports[i].text_debug);
+		if (write_one(out_reports[i].route, path, out_reports[i].text_debug) < 0)
+			break;
 	}
 	nprof__guard = guard;
 	errno = saved;

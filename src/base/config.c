@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct nprof_config nprof__cfg;
 /* ---------------------------------------------------------------- */
@@ -101,6 +102,35 @@ static void copy_str(char *dst, size_t cap, const char *var, const char *v)
 	strcpy(dst, v);
 }
 
+/*
+ * A bearer token must be something a client can send and we compare
+ * whole: 1 to NPROF_MAX_TOKEN visible ASCII bytes (RFC 6750 token68 has
+ * no space). Anything else marks it unusable: the TCP listener then stays
+ * off (fail closed) instead of serving without a token. The value itself
+ * is never printed.
+ */
+static void set_token(struct nprof_config *c, const char *var, const char *v)
+{
+	size_t n = strlen(v);
+	const char *why = NULL;
+
+	c->token[0] = '\0';
+	c->token_bad = 1;
+	if (n == 0)
+		why = "empty";
+	else if (n > NPROF_MAX_TOKEN)
+		why = "longer than 4096 bytes";
+	for (size_t i = 0; why == NULL && i < n; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			why = "not visible ASCII (space, control or non-ASCII byte)";
+	if (why != NULL) {
+		nprof__log("%s: token %s; TCP listener off", var, why);
+		return;
+	}
+	memcpy(c->token, v, n + 1);
+	c->token_bad = 0;
+}
+
 /* Applies one setting. `var` is the variable's name for messages. */
 static void apply(struct nprof_config *c, const char *key, const char *v, const char *var)
 {
@@ -108,18 +138,18 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 	if (strcmp(key, "http") == 0) {
 		copy_str(c->http, sizeof c->http, var, v); /* validated by http.c */
 	} else if (strcmp(key, "socket") == 0) {
-		if (strcmp(v, "off") == 0 || v[0] == '\0')
+		if (strcasecmp(v, "off") == 0 || v[0] == '\0')
 			c->socket_path[0] = '\0';
 		else
 			copy_str(c->socket_path, sizeof c->socket_path, var, v);
 	} else if (strcmp(key, "token") == 0) {
-		copy_str(c->token, sizeof c->token, var, v);
+		set_token(c, var, v);
 	} else if (strcmp(key, "out") == 0) {
 		copy_str(c->out_dir, sizeof c->out_dir, var, v);
 	} else if (strcmp(key, "heap_rate") == 0) {
 		if (parse_long(v, &n) < 0 || n < 0)
-			nprof__log("%s=%s: not a number of bytes >= 0; heap profiling off", var, v),
-				c->heap_rate = 0;
+			nprof__log("%s=%s: not a number of bytes >= 0; using the default 524288",
+				   var, v);
 		else
 			c->heap_rate = n;
 	} else if (strcmp(key, "block_rate") == 0 || strcmp(key, "mutex_fraction") == 0) {
@@ -185,9 +215,15 @@ void nprof__core_configure(const char *config)
 	while (config != NULL && *config != '\0') {
 		const char *comma = strchr(config, ',');
 		size_t len = comma ? (size_t)(comma - config) : strlen(config);
-		char item[400];
+		char item[NPROF_MAX_TOKEN + 64]; /* a whole token fits */
 		if (len >= sizeof item) {
-			nprof__log("config item too long; ignored");
+			if (strncmp(config, "token=", 6) == 0) {
+				c.token[0] = '\0';
+				c.token_bad = 1;
+				nprof__log("token: longer than 4096 bytes; TCP listener off");
+			} else {
+				nprof__log("config item too long; ignored");
+			}
 		} else if (len > 0) {
 			memcpy(item, config, len);
 			item[len] = '\0';

@@ -37,10 +37,15 @@
 /* config.c, self.c: configuration, logging, thread identity (base)   */
 /* ------------------------------------------------------------------ */
 
+/* Longest bearer token nprof keeps (bytes); a longer one is refused and
+ * the TCP listener stays off rather than serving without it. */
+#define NPROF_MAX_TOKEN 4096
+
 struct nprof_config {
 	char http[128];         /* "" = no TCP listener; else "host:port" */
 	char socket_path[108];  /* "" = off */
-	char token[128];        /* "" = none */
+	char token[NPROF_MAX_TOKEN + 1]; /* "" = none */
+	int token_bad;          /* NPROF_TOKEN set but unusable: TCP stays off */
 	char out_dir[256];      /* "" = none */
 	long heap_rate;         /* bytes; 0 = off; 1 = every allocation */
 	long block_rate;        /* ns; 0 = off */
@@ -366,6 +371,11 @@ struct nprof_req {
 	const char *(*arg)(const struct nprof_req *r, const char *key);
 	/* Non-zero once the client has hung up. */
 	int (*client_gone)(const struct nprof_req *r);
+	/* Called with 1 before nprof__req_sleep_until() sleeps and with 0
+	 * after, so the server can lend the request's place among the
+	 * expensive requests meanwhile; -1 (after 0) when the client left
+	 * while waiting for it again. NULL when nobody cares. */
+	int (*pause)(const struct nprof_req *r, int sleeping);
 	void *conn;             /* private to http.c */
 };
 

@@ -28,18 +28,35 @@ NPROF_TLS int nprof__guard;
 
 static NPROF_TLS pid_t cached_tid;
 
+/*
+ * One line on stderr. Values quoted from the environment may hold
+ * newlines or terminal escapes: every control byte (and DEL) is written as
+ * \n, \t or \xNN, so a message stays one line and prints nothing raw.
+ */
 void nprof__log(const char *fmt, ...)
 {
-	char line[512];
+	char msg[512], line[600];
 	int saved = errno;
-	size_t n = (size_t)snprintf(line, sizeof line, "nprof: ");
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+	int m = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (m < 0)
 		m = 0;
-	n += (size_t)m < sizeof line - n - 1 ? (size_t)m : sizeof line - n - 2;
+	if ((size_t)m >= sizeof msg)
+		m = (int)sizeof msg - 1;
+	size_t n = (size_t)snprintf(line, sizeof line, "nprof: ");
+	for (int i = 0; i < m && n + 5 < sizeof line; i++) {
+		unsigned char ch = (unsigned char)msg[i];
+		if (ch >= 0x20 && ch != 0x7f) {
+			line[n++] = (char)ch;
+		} else if (ch == '\n' || ch == '\t') {
+			line[n++] = '\\';
+			line[n++] = ch == '\n' ? 'n' : 't';
+		} else {
+			n += (size_t)snprintf(line + n, sizeof line - n, "\\x%02x", ch);
+		}
+	}
 	line[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;

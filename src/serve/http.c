@@ -61,12 +61,22 @@
  *   oversized chunked body is drained up to 8 MiB for a clean 413, then
  *   the connection is cut.
  */
-#define HTTP_MAX_CONNECTIONS 64u
-#define HTTP_MAX_PER_ADDRESS 16u
+#define HTTP_MAX_CONNECTIONS 256u
 #define HTTP_IDLE_TIMEOUT_S 30u
-#define HTTP_CONN_MEMORY ((size_t)32 * 1024)
+#define HTTP_CONN_MEMORY ((size_t)64 * 1024)
 #define HTTP_MAX_BODY ((size_t)1 << 20)
 #define HTTP_DROP_BODY ((size_t)8 << 20)
+
+/*
+ * Expensive requests (building a profile, a debug=2 dump, symbolizing)
+ * run HTTP_WORKERS at a time, so that a loop of clients costs the program
+ * at most one core; up to HTTP_QUEUE more wait their turn, each at most
+ * HTTP_QUEUE_WAIT_S, and the rest get 503 at once. A request waiting out
+ * its seconds= gives its place up while it sleeps.
+ */
+#define HTTP_WORKERS 1
+#define HTTP_QUEUE 32
+#define HTTP_QUEUE_WAIT_S 10
 
 #define PPROF_PREFIX "/debug/pprof"
 #define TEXT_PLAIN "text/plain; charset=utf-8"
@@ -80,9 +90,15 @@ struct http_conn {
 	const char *name;
 	const char *url;            /* the path asked (libmicrohttpd's, for the request) */
 	int debug, seconds, is_post, too_big;
+	int holds_work;             /* holds one of the HTTP_WORKERS places */
+	int lent_work;              /* gave it up while sleeping (req_pause) */
 	size_t seen;                /* POST body bytes received */
 	struct nprof_buf body;      /* POST body, up to HTTP_MAX_BODY */
 };
+
+static pthread_mutex_t work_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
+static int work_busy, work_waiting;
 
 static struct listener lsn_unix = { .fd = -1, .is_unix = 1 };
 static struct listener lsn_tcp = { .fd = -1 };
@@ -154,6 +170,9 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, struct nprof_reply 
 	 * nginx do, overwrites the environment ps used to read). */
 	if (tcp_where[0] != '\0')
 		MHD_add_response_header(r, "X-Nprof-Http", tcp_where);
+	/* One request per connection, so that every request passes the gate
+	 * (http_gate.c) and its head deadline and budgets. */
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (status >= 400) {
 		/* Go's pprof marks its own errors so clients can tell them from a
 		 * proxy's; an error is never a download. */
@@ -449,6 +468,28 @@ static const char *req_arg(const struct nprof_req *r, const char *key)
 
 /* Whether the peer has hung up (or we are stopping), without blocking:
  * long handlers poll this to stop early and release what they hold. */
+static int req_client_gone(const struct nprof_req *r);
+static int work_enter(struct http_conn *hc, int queue);
+static void work_leave(struct http_conn *hc);
+
+/* nprof_req.pause: a request waiting out its seconds= costs nothing, so
+ * it lends its worker place meanwhile and queues for it again after. */
+static int req_pause(const struct nprof_req *r, int sleeping)
+{
+	struct http_conn *hc = r->conn;
+
+	if (sleeping) {
+		hc->lent_work = hc->holds_work;
+		work_leave(hc);
+		return 0;
+	}
+	if (hc->lent_work) {
+		hc->lent_work = 0;
+		return work_enter(hc, 0);
+	}
+	return 0;
+}
+
 static int req_client_gone(const struct nprof_req *r)
 {
 	const struct http_conn *hc = r->conn;
@@ -516,6 +557,83 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+/*
+ * Takes a worker place, waiting in the queue (when `queue`: bounded by
+ * HTTP_QUEUE; a place given up while sleeping is always waited for) at
+ * most HTTP_QUEUE_WAIT_S and while the client is there. 0, or -1.
+ */
+static int work_enter(struct http_conn *hc, int queue)
+{
+	struct nprof_req probe;
+	struct timespec until;
+	int rc = 0;
+
+	memset(&probe, 0, sizeof(probe));
+	probe.conn = hc;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += HTTP_QUEUE_WAIT_S;
+	pthread_mutex_lock(&work_mu);
+	if (work_busy >= HTTP_WORKERS && queue && work_waiting >= HTTP_QUEUE) {
+		pthread_mutex_unlock(&work_mu);
+		return -1;
+	}
+	work_waiting++;
+	while (work_busy >= HTTP_WORKERS) {
+		struct timespec step;
+
+		clock_gettime(CLOCK_REALTIME, &step);
+		step.tv_nsec += 100000000;
+		if (step.tv_nsec >= 1000000000) {
+			step.tv_sec++;
+			step.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&work_cv, &work_mu, &step);
+		if (work_busy < HTTP_WORKERS)
+			break;
+		if ((queue && (step.tv_sec > until.tv_sec ||
+			       (step.tv_sec == until.tv_sec && step.tv_nsec >= until.tv_nsec))) ||
+		    req_client_gone(&probe)) {
+			rc = -1;
+			break;
+		}
+	}
+	work_waiting--;
+	if (rc == 0) {
+		work_busy++;
+		hc->holds_work = 1;
+	}
+	pthread_mutex_unlock(&work_mu);
+	return rc;
+}
+
+static void work_leave(struct http_conn *hc)
+{
+	if (!hc->holds_work)
+		return;
+	pthread_mutex_lock(&work_mu);
+	work_busy--;
+	hc->holds_work = 0;
+	pthread_cond_signal(&work_cv);
+	pthread_mutex_unlock(&work_mu);
+}
+
+/* Whether a request costs enough CPU to need a worker place: the index,
+ * cmdline and the symbol probe are cheap; the CPU profile spends its
+ * seconds asleep (and is one at a time, 409 for a second one). */
+static int is_expensive(const struct http_conn *hc)
+{
+	const char *n;
+
+	if (hc->route == NULL)
+		return 0;
+	n = hc->route->name;
+	if (strcmp(n, "cmdline") == 0 || strcmp(n, "profile") == 0)
+		return 0;
+	if (strcmp(n, "symbol") == 0)
+		return hc->body.len > 0;
+	return 1;
+}
+
 /* Runs the route (or the index) and queues its reply. */
 static enum MHD_Result serve(struct http_conn *hc)
 {
@@ -532,6 +650,7 @@ static enum MHD_Result serve(struct http_conn *hc)
 	req.query_only_get = !hc->is_post;
 	req.arg = req_arg;
 	req.client_gone = req_client_gone;
+	req.pause = req_pause;
 	req.conn = hc;
 	rep.status = MHD_HTTP_OK;
 	rep.content_type = TEXT_PLAIN;
@@ -546,10 +665,17 @@ static enum MHD_Result serve(struct http_conn *hc)
 		if (q.overflow || nprof__follow_proxy(&req, pid, hc->url, q.s, &rep))
 			return queue_reply(hc->mhd, &rep);
 	}
+	if (is_expensive(hc) && work_enter(hc, 1) < 0) {
+		nprof__reply_error(&rep, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "nprof: busy: %d profile requests queued or running; retry later",
+				   HTTP_QUEUE + HTTP_WORKERS);
+		return queue_reply(hc->mhd, &rep);
+	}
 	if (hc->route == NULL)
 		nprof__routes_index(&req, &rep);
 	else
 		hc->route->handle(&req, &rep);
+	work_leave(hc);
 	return queue_reply(hc->mhd, &rep);
 }
 
@@ -639,8 +765,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct http_conn *hc = *con_cls;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	nprof__gate_request_done(c);
 	if (hc != NULL) {
 		nprof__buf_free(&hc->body);
 		nprof__arena_free(hc);
@@ -674,22 +800,28 @@ static void where_of(const struct listener *l)
 static int daemon_start(struct listener *l, const char *what)
 {
 	/* MHD_USE_POLL: the default select() refuses descriptors >= 1024,
-	 * which a busy service easily hands us. MHD_USE_ITC: stop wakes the
-	 * listening thread through an eventfd instead of relying on
-	 * shutdown() of the listening socket; it also lets stop take the
-	 * socket back (MHD_quiesce_daemon) so that we close what we opened. */
+	 * which a busy service easily hands us. MHD_USE_ITC: stop and
+	 * MHD_add_connection wake the internal thread through an eventfd.
+	 * MHD_USE_NO_LISTEN_SOCKET: the gate (http_gate.c) accepts, checks
+	 * each request head and hands over only requests libmicrohttpd serves
+	 * without an error page of its own. Its connection limit is far above
+	 * the gate's budgets: the gate decides, libmicrohttpd never refuses
+	 * (its refusal would be a reset). */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			     MHD_USE_POLL | MHD_USE_ITC;
+			     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
 
 	l->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, l,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
 		MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS,
 		MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->is_unix ? 0u : HTTP_MAX_PER_ADDRESS,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, nprof__gate_notify, nprof__gate_of(l),
 		MHD_OPTION_END);
+	if (l->daemon != NULL && nprof__gate_start(l) < 0) {
+		MHD_stop_daemon(l->daemon);
+		l->daemon = NULL;
+	}
 	if (l->daemon == NULL) {
 		nprof__log("%s: the HTTP server did not start; listener off", what);
 		close(l->fd);
@@ -704,17 +836,16 @@ static int daemon_start(struct listener *l, const char *what)
 
 static void listener_stop(struct listener *l)
 {
+	/* The gate first: no new connection reaches the daemon, whose stop
+	 * then waits for the requests in progress. The listening socket was
+	 * never the daemon's: we close it, exactly once. */
+	nprof__gate_stop(l);
 	if (l->daemon != NULL) {
-		/* Take the socket back so that it is closed exactly once, by us. */
-		MHD_socket fd = MHD_quiesce_daemon(l->daemon);
-
 		MHD_stop_daemon(l->daemon);
 		l->daemon = NULL;
-		if (fd != MHD_INVALID_SOCKET)
-			close(fd);
-	} else if (l->fd >= 0) {
-		close(l->fd);
 	}
+	if (l->fd >= 0)
+		close(l->fd);
 	l->fd = -1;
 	if (l->is_unix && l->path[0] != '\0' && getpid() == nprof__owner_pid)
 		unlink(l->path);
@@ -806,6 +937,7 @@ void nprof__http_forget(void)
 	struct listener *ls[2] = { &lsn_unix, &lsn_tcp };
 
 	for (int i = 0; i < 2; i++) {
+		nprof__gate_forget(ls[i]);
 		if (ls[i]->fd >= 0)
 			close(ls[i]->fd);
 		ls[i]->daemon = NULL;
@@ -816,4 +948,8 @@ void nprof__http_forget(void)
 	stopping = 0;
 	tcp_where[0] = '\0';
 	lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	work_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	work_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	work_busy = 0;
+	work_waiting = 0;
 }

@@ -7,16 +7,19 @@
 #ifndef NPROF_HTTP_INT_H
 #define NPROF_HTTP_INT_H
 
-struct MHD_Daemon;
+struct nprof_gate;
 
 #include <sys/socket.h>
 #include <sys/un.h>
+
+#include <microhttpd.h>
 
 #include "nprof_int.h"
 
 /* One listening socket and the daemon serving it. */
 struct listener {
 	struct MHD_Daemon *daemon;  /* opaque here: libmicrohttpd's */
+	struct nprof_gate *gate;    /* http_gate.c: accepts and checks heads */
 	int fd;                     /* the listening socket, -1 when none */
 	int is_unix;
 	struct sockaddr_storage addr; /* TCP: the bound address */
@@ -46,5 +49,74 @@ int nprof__listen_tcp(struct listener *l);
  * connection thread with the hook guard raised; takes no lock of its own.
  */
 void nprof__routes_index(const struct nprof_req *req, struct nprof_reply *rep);
+
+/* ------------------------------------------------------------------ */
+/* http_head.c: the strict request-head check                          */
+/* ------------------------------------------------------------------ */
+
+#define NPROF_HEAD_MAX ((size_t)16 * 1024)      /* request line + headers */
+#define NPROF_HEAD_MAX_URI ((size_t)2048)       /* request target */
+#define NPROF_HEAD_MAX_FIELDS 64                /* header fields */
+#define NPROF_HEAD_MAX_BODY ((size_t)1 << 20)   /* Content-Length */
+#define NPROF_HEAD_MAX_CHUNKED ((size_t)64 * 1024) /* a whole chunked body */
+
+enum { NPROF_HEAD_GET = 1, NPROF_HEAD_HEAD, NPROF_HEAD_POST };
+
+/* What nprof__head_check() found. */
+struct nprof_head {
+	int status;          /* 0: acceptable; else the error status to send */
+	const char *reason;  /* one line, constant (never the client's bytes) */
+	size_t head_len;     /* head bytes (plus a chunked body) when decided */
+	size_t body_len;     /* Content-Length, 0 when none */
+	int method;          /* NPROF_HEAD_GET/HEAD/POST once the line is read */
+	int http11, chunked;
+};
+
+/*
+ * Checks the first n bytes a client sent. 0: incomplete, wait for more;
+ * 1: decided, h->status 0 (a plain request libmicrohttpd serves without
+ * an error of its own) or the error. `full` says no more bytes can be
+ * looked at (the peek buffer is full): an incomplete head is then 431 and
+ * an incomplete chunked body 413. A chunked body must arrive whole with
+ * the head (at most NPROF_HEAD_MAX_CHUNKED). Pure; never echoes input.
+ */
+int nprof__head_check(const char *buf, size_t n, int full, struct nprof_head *h);
+
+/* The request line alone, CRLF included: always 1, h->status as above. */
+int nprof__head_check_line(const char *buf, size_t len, struct nprof_head *h);
+
+/* ------------------------------------------------------------------ */
+/* http_gate.c: the accept loop in front of libmicrohttpd               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Starts the gate of `l` (l->fd listening, l->daemon started with
+ * MHD_USE_NO_LISTEN_SOCKET and nprof__gate_notify as its connection
+ * notifier): a thread that accepts, waits for a whole request head under
+ * a deadline, checks it and hands good connections to the daemon. 0 or a
+ * negative errno (logged).
+ */
+int nprof__gate_start(struct listener *l);
+
+/* Stops and joins the gate thread and closes what it holds (not l->fd). */
+void nprof__gate_stop(struct listener *l);
+
+/* In a forked child: closes the gate's descriptors, joins nothing. */
+void nprof__gate_forget(struct listener *l);
+
+/* The gate that MHD_OPTION_NOTIFY_CONNECTION must be given as cls. */
+void *nprof__gate_of(struct listener *l);
+
+/* MHD_OPTION_NOTIFY_CONNECTION callback: counts connections out. */
+void nprof__gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+			enum MHD_ConnectionNotificationCode toe);
+
+/* From the request-completed callback: counts the request out of the
+ * gate's budget as soon as it is answered. */
+void nprof__gate_request_done(struct MHD_Connection *c);
+
+/* Sends a one-line error the way nprof's own errors look, on a socket
+ * libmicrohttpd does not own; used by the gate. */
+void nprof__gate_send_error(int fd, int status, const char *reason, int head_only);
 
 #endif /* NPROF_HTTP_INT_H */

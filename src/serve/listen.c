@@ -223,6 +223,11 @@ int nprof__listen_tcp(struct listener *l)
 	socklen_t len;
 	int fd, one = 1, zero = 0, rc;
 
+	/* An unusable NPROF_TOKEN was already reported in one line; serving
+	 * without the token its owner asked for would be worse than not
+	 * serving at all (fail closed). */
+	if (nprof__cfg.token_bad)
+		return -EPERM;
 	if ((rc = tcp_parse(nprof__cfg.http, &ss)) < 0)
 		return rc;
 	if (!addr_is_loopback(&ss) && nprof__cfg.token[0] == '\0') {
