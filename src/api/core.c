@@ -80,6 +80,7 @@ static void postfork_child(void)
 		nprof__running = 0;
 		nprof__http_forget();
 		nprof__cpu_forget();
+		nprof__check_postfork_child();
 	}
 }
 
@@ -223,6 +224,7 @@ static void write_out(void)
 
 __attribute__((destructor)) static void nprof_dtor(void)
 {
+	nprof__check_at_exit();
 	write_out();
 	nprof_stop();
 }

@@ -755,6 +755,22 @@ void nprof__leaks_handle(const struct nprof_req *req, struct nprof_reply *rep);
 long nprof__leaks_count(void);
 
 /* ------------------------------------------------------------------ */
+/* check.c: leak checks (`nprof check`, nprof_check_begin/end)         */
+/* ------------------------------------------------------------------ */
+
+/* At exit (core.c's destructor), with NPROF_CHECK=DIR set: writes this
+ * process's report to DIR/check.<pid>.{txt,json}. Once per process. */
+void nprof__check_at_exit(void);
+
+/* After fork in the child, with NPROF_CHECK set: keeps the child
+ * recording, its report covering what it makes after the fork. */
+void nprof__check_postfork_child(void);
+
+/* The kind of a suppression line ("thread:", "fd:", "heap:" or "leak:"
+ * prefix) as check.c numbers them, or -1. */
+int nprof__check_supp_kind(const char *line);
+
+/* ------------------------------------------------------------------ */
 /* metrics.c: /metrics, the Prometheus exposition                      */
 /* ------------------------------------------------------------------ */
 
