@@ -10,7 +10,7 @@
  * writes its own report, check.<pid>.txt and .json, into a private
  * temporary directory named by NPROF_CHECK. This command forks, execs the
  * program, waits for it, then prints the reports (text on stderr, where
- * LeakSanitizer prints too; --json: one JSON array on stdout), removes the
+ * LeakSanitizer prints too; --json: one JSON array there instead), removes the
  * directory and turns the result into an exit status: the program's own
  * when it failed, else 0 when nothing was reported and 1 (--exitcode N)
  * when something was. Wrong arguments, a bad suppressions file and a
@@ -51,7 +51,7 @@ const char nprof_cli_check_usage[] =
 	"  --suppressions FILE      lines `thread:GLOB`, `fd:GLOB`, `heap:GLOB` (or\n"
 	"                           `leak:GLOB`): leaks with a frame whose function\n"
 	"                           or file matches are not reported; # comments\n"
-	"  --json                   print the reports as one JSON array on stdout\n"
+	"  --json                   print the reports as one JSON array instead of text\n"
 	"  --exitcode N             exit status when something is reported (default 1)\n"
 	"\n"
 	"Reports go to stderr. Exit status: CMD's own when it failed; else 0 when\n"
@@ -326,18 +326,18 @@ int nprof_cli_cmd_check(int argc, char **argv)
 		total += r[k].total;
 		if (r[k].pid == pid)
 			main_reported = 1;
-		if (r[k].text != NULL && r[k].text[0] != '\0')
+		if (!json && r[k].text != NULL && r[k].text[0] != '\0')
 			fputs(r[k].text, stderr);
 	}
-	if (!main_reported)
-		fprintf(stderr, "nprof check: %s (pid %d) wrote no report: it ended without exit() "
-			"(_exit, a signal) or nprof could not be loaded into it\n", argv[cmd], (int)pid);
+	if (!main_reported && !json)
+		fprintf(stderr, "nprof check: note: %s (pid %d) was not checked: it ended without "
+			"exit() (through _exit or a signal) or nprof was not loaded into it\n",
+			argv[cmd], (int)pid);
 	if (json) {
-		printf("[");
+		fprintf(stderr, "[");
 		for (size_t k = 0; k < n; k++)
-			printf("%s%s", k ? "," : "", r[k].json ? r[k].json : "{}");
-		printf("]\n");
-		fflush(stdout);
+			fprintf(stderr, "%s%s", k ? "," : "", r[k].json ? r[k].json : "{}");
+		fprintf(stderr, "]\n");
 	}
 	for (size_t k = 0; k < n; k++) {
 		free(r[k].text);
