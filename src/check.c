@@ -531,17 +531,25 @@ static int loader_block(struct symctx *c, uint32_t stack)
 	       strncmp(b, "ld-2.", 5) == 0;
 }
 
-static void collect_heap(struct findings *f, const struct mark *m, struct symctx *c, int all)
+/* The scan, before anything else runs (symbolizing may start helper
+ * threads and fill caches that the scan would have to read around). */
+static int scan_heap(struct findings *f, const struct mark *m, struct nprof_reach *r)
 {
 	if (!m->heap_ok || nprof__heap_rate != 1) {
 		f->heap_skipped = 1;
-		return;
+		return -1;
 	}
-	struct nprof_reach r;
-	if (nprof__reach_scan(&r) < 0) {
+	if (nprof__reach_scan(r) < 0) {
 		f->heap_failed = 1;
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void collect_heap(struct findings *f, const struct mark *m, struct symctx *c, int all,
+			 struct nprof_reach *rp)
+{
+	struct nprof_reach r = *rp;
 	for (size_t i = 0; i < r.n; i++) {
 		const struct nprof_region_block *b = &r.blocks[i];
 		int st = r.state[i];
@@ -800,11 +808,13 @@ static int64_t check_run(const struct mark *m, int kinds, const char *who, struc
 {
 	struct findings f;
 	memset(&f, 0, sizeof f);
+	/* Heap first: the scan wants the process as undisturbed as possible. */
+	struct nprof_reach r;
+	int scanned = (kinds & K_HEAP) && scan_heap(&f, m, &r) == 0;
 	struct symctx c;
 	symctx_open(&c);
-	/* Heap first: the scan wants threads as undisturbed as possible. */
-	if (kinds & K_HEAP)
-		collect_heap(&f, m, &c, kinds & K_HEAP_ALL);
+	if (scanned)
+		collect_heap(&f, m, &c, kinds & K_HEAP_ALL, &r);
 	if (kinds & K_FDS)
 		collect_fds(&f, m, &c);
 	if (kinds & K_THREADS)
@@ -858,6 +868,18 @@ static int write_file(const char *path, const struct nprof_buf *b)
 	return 0;
 }
 
+/*
+ * Zeroes the dead stack below the caller's frame: the frames of the test
+ * case that just returned still hold its pointers, which would make its
+ * leaks look reachable to the scan.
+ */
+static __attribute__((noinline)) void wipe_dead_stack(void)
+{
+	char dead[32768];
+	explicit_bzero(dead, sizeof dead);
+	__asm__ volatile("" : : "r"(dead) : "memory");
+}
+
 /* The process's own mark: everything, or what came after the fork. */
 static struct mark proc_mark = {.all = 1, .heap_ok = 1};
 static pid_t done_pid;
@@ -867,6 +889,7 @@ void nprof__check_at_exit(void)
 	const char *dir = getenv("NPROF_CHECK");
 	if (dir == NULL || dir[0] == '\0' || done_pid == getpid())
 		return;
+	wipe_dead_stack();
 	done_pid = getpid();
 	int saved = errno;
 	int guard = nprof__guard;
@@ -917,11 +940,11 @@ void nprof__check_postfork_child(void)
 }
 
 /* The main thread's static TLS, for the scan (reach.c). */
-static NPROF_TLS int tls_probe;
-
 __attribute__((constructor)) static void check_ctor(void)
 {
-	nprof__reach_main_tls = (uintptr_t)&tls_probe;
+#if defined(__x86_64__) || defined(__aarch64__)
+	nprof__reach_main_tp = (uintptr_t)__builtin_thread_pointer();
+#endif
 }
 
 /* ---------------------------------------------------------------- */
@@ -945,6 +968,7 @@ NPROF_API int nprof_check_begin(void)
 	}
 	int guard = nprof__guard;
 	nprof__guard = 1;
+	nprof__region_pad = 1;
 	pthread_mutex_lock(&check_lock);
 	read_settings();
 	mark_free(&api_mark);
@@ -958,6 +982,7 @@ NPROF_API int nprof_check_begin(void)
 
 NPROF_API int nprof_check_end(struct nprof_check_report *report)
 {
+	wipe_dead_stack();
 	if (report == NULL)
 		return -EINVAL;
 	memset(report, 0, sizeof *report);

@@ -17,7 +17,7 @@
  *     for glibc threads also holds the thread's static TLS; a thread seen
  *     running has no saved stack pointer, so every anonymous writable
  *     mapping is scanned instead;
- *   - the mapping that holds the main thread's static TLS (the loader's);
+ *   - the main thread's static TLS and TCB (the size the loader reports);
  *   - the brk heap ([heap]), where allocations made before nprof started
  *     or by nprof's own libraries live: they may point at program blocks.
  * Dynamic TLS and the loader's per-module tables are malloc'd, hence
@@ -44,6 +44,7 @@
 #include "reach.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -53,11 +54,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Address of a static TLS variable of the main thread, taken by a
  * constructor (check.c): its mapping holds the main thread's TLS. */
 uintptr_t nprof__reach_main_tls;
+uintptr_t nprof__reach_main_tp;
 
 struct scan {
 	struct nprof_reach *r;
@@ -112,28 +115,47 @@ static void scan_words(struct scan *s, const void *p, size_t len)
 	}
 }
 
+/* The first of our own tables overlapping [lo, hi), or -1. Our tables
+ * are fresh anonymous mappings, which the kernel may merge with a root
+ * mapping beside them (the loader's TLS), so a root is scanned around
+ * them, never skipped whole. */
 static int skipped(const struct scan *s, uintptr_t lo, uintptr_t hi)
 {
 	for (int i = 0; i < 4; i++)
 		if (lo < s->skip_hi[i] && hi > s->skip_lo[i])
-			return 1;
-	return 0;
+			return i;
+	return -1;
 }
+
+static void scan_safe(struct scan *s, uintptr_t lo, uintptr_t hi);
 
 /* Scans [lo, hi) directly (memory known to stay mapped). */
 static void scan_direct(struct scan *s, uintptr_t lo, uintptr_t hi)
 {
 	lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
-	if (hi > lo && !skipped(s, lo, hi))
-		scan_words(s, (const void *)lo, hi - lo);
+	if (hi <= lo)
+		return;
+	int k = skipped(s, lo, hi);
+	if (k >= 0) {
+		scan_direct(s, lo, s->skip_lo[k] > lo ? s->skip_lo[k] : lo);
+		scan_direct(s, s->skip_hi[k] < hi ? s->skip_hi[k] : hi, hi);
+		return;
+	}
+	scan_words(s, (const void *)lo, hi - lo);
 }
 
 /* Scans [lo, hi) through process_vm_readv (memory that may go away). */
 static void scan_safe(struct scan *s, uintptr_t lo, uintptr_t hi)
 {
 	lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
-	if (hi <= lo || skipped(s, lo, hi) || nprof__region_owns((const void *)lo))
+	if (hi <= lo || nprof__region_owns((const void *)lo))
 		return;
+	int k = skipped(s, lo, hi);
+	if (k >= 0) {
+		scan_safe(s, lo, s->skip_lo[k] > lo ? s->skip_lo[k] : lo);
+		scan_safe(s, s->skip_hi[k] < hi ? s->skip_hi[k] : hi, hi);
+		return;
+	}
 	pid_t pid = getpid();
 	while (lo < hi) {
 		size_t n = hi - lo < sizeof s->buf ? hi - lo : sizeof s->buf;
@@ -257,7 +279,7 @@ static __attribute__((noinline)) void scan_own_stack(struct scan *s, const char 
 	uintptr_t sp = (uintptr_t)&regs;
 	struct maprow m;
 	if (row_of(maps, len, sp, &m, copy))
-		scan_direct(s, sp > m.lo + 256 ? sp - 256 : m.lo, m.hi);
+		scan_direct(s, sp, m.hi);
 }
 
 static void scan_other_threads(struct scan *s, const char *maps, size_t len, char *copy)
@@ -279,9 +301,24 @@ static void scan_other_threads(struct scan *s, const char *maps, size_t len, cha
 			continue;
 		uintptr_t sp;
 		struct maprow m;
-		if (read_sp(tid, &sp) == 0 && row_of(maps, len, sp, &m, copy))
+		int got = 0;
+		/* A thread seen running, or one of nprof's own just starting
+		 * (it marks itself internal as its first act): look again a
+		 * few times before giving up on its stack pointer. */
+		for (int tries = 0; tries < 20 && !got; tries++) {
+			if (tries > 0) {
+				struct timespec ts = {0, 1000000};
+				nanosleep(&ts, NULL);
+				if (nprof__thread_is_internal(tid)) {
+					got = -1;
+					break;
+				}
+			}
+			got = read_sp(tid, &sp) == 0 && row_of(maps, len, sp, &m, copy);
+		}
+		if (got > 0)
 			scan_safe(s, sp > m.lo + 128 ? sp - 128 : m.lo, m.hi);
-		else
+		else if (got == 0)
 			blind = 1;
 	}
 	closedir(d);
@@ -359,9 +396,18 @@ int nprof__reach_scan(struct nprof_reach *r)
 	flood(s);
 	scan_other_threads(s, maps, mlen, copy);
 	flood(s);
-	struct maprow m;
-	if (nprof__reach_main_tls != 0 && row_of(maps, mlen, nprof__reach_main_tls, &m, copy))
-		scan_safe(s, m.lo, m.hi);
+	/* The main thread's static TLS: below its thread pointer, the size
+	 * the loader reports (LSan asks the same), and its TCB above. Only
+	 * that range: the loader's mapping around it may be merged with
+	 * other anonymous memory (nprof's own) holding stale words. */
+	if (nprof__reach_main_tp != 0) {
+		size_t size = 64 << 10, align = 0;
+		void (*info)(size_t *, size_t *) =
+			(void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+		if (info != NULL)
+			info(&size, &align);
+		scan_safe(s, nprof__reach_main_tp - size, nprof__reach_main_tp + 4096);
+	}
 	flood(s);
 	scan_named(s, maps, mlen, copy, "[heap]");
 	flood(s);

@@ -33,8 +33,8 @@ struct nprof_reach {
 int nprof__reach_scan(struct nprof_reach *r);
 void nprof__reach_free(struct nprof_reach *r);
 
-/* Set once by check.c's constructor, on the main thread: the address of a
- * static TLS variable, whose mapping holds the main thread's TLS. */
-extern uintptr_t nprof__reach_main_tls;
+/* Set once by check.c's constructor, on the main thread: its thread
+ * pointer (its TCB; static TLS lies below), 0 when unknown. */
+extern uintptr_t nprof__reach_main_tp;
 
 #endif /* NPROF_REACH_H */

@@ -62,6 +62,10 @@ int nprof__region_free(void *p, uint32_t *stack, size_t *size);
 /* Usable size of a live block of the range (what malloc_usable_size says). */
 size_t nprof__region_usable(const void *p);
 
+/* Non-zero: every block gets one spare byte past its end (leak checks:
+ * an end pointer then never points into the next block). */
+extern int nprof__region_pad;
+
 /* One live block of the range, as a leak check sees it. */
 struct nprof_region_block {
 	uintptr_t addr;
