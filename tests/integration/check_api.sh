@@ -25,3 +25,17 @@ h = r["heap"][0]
 assert h["bytes"] == 4096 and h["stack"][0]["function"] == "case_leaky", h
 PY
 ok "under nprof check too: at exit, only the block never freed"
+
+# The framework examples: each suite fails exactly its one leaking test,
+# and the report names the leaking line.
+ex="$BUILD/examples/leakcheck"
+"$ex/cmocka_suite" >"$T/cm.out" 2>&1 && { cat "$T/cm.out"; fail "cmocka suite passed"; }
+grep -q '\[  PASSED  \] 2 test(s)' "$T/cm.out" || { cat "$T/cm.out"; fail "cmocka: clean tests"; }
+grep -q 'ERROR   \] test_leaky_greeting' "$T/cm.out" || fail "cmocka: leaky test not failed"
+grep -q 'greeting .*cmocka_suite.c:31' "$T/cm.out" || fail "cmocka: leak line"
+ok "cmocka suite: the leaking test fails with its line, the others pass"
+"$ex/check_suite" >"$T/ck.out" 2>&1 && { cat "$T/ck.out"; fail "Check suite passed"; }
+grep -q 'Checks: 2, Failures: 1, Errors: 0' "$T/ck.out" || { cat "$T/ck.out"; fail "Check: counts"; }
+grep -q 'test_config_leaks_fd:0: the test leaked' "$T/ck.out" || fail "Check: leaky test not failed"
+grep -q 'count_lines .*check_suite.c:26' "$T/ck.out" || fail "Check: leak line"
+ok "Check suite: the leaking test fails with its line, the other passes"
