@@ -9,7 +9,7 @@
 # apt-get as root, or through sudo when available.
 set -eu
 build="pkg-config gcc make libunwind8 libunwind-dev libdw-dev zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev check"
-test="$build golang-go curl clang g++ python3 libjemalloc2 elfutils prometheus redis-server redis-tools"
+test="$build golang-go curl clang libclang-rt-14-dev g++ python3 libjemalloc2 elfutils prometheus redis-server redis-tools"
 bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb valgrind"
 
 case "${1:-build}" in
