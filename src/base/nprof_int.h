@@ -758,13 +758,20 @@ long nprof__leaks_count(void);
 /* check.c: leak checks (`nprof check`, nprof_check_begin/end)         */
 /* ------------------------------------------------------------------ */
 
-/* At exit (core.c's destructor), with NPROF_CHECK=DIR set: writes this
- * process's report to DIR/check.<pid>.{txt,json}. Once per process. */
+/* At exit (core.c's destructor calls it through nprof__core_at_exit_fn),
+ * with NPROF_CHECK=DIR set: writes this process's report to
+ * DIR/check.<pid>.{txt,json}. Once per process. */
 void nprof__check_at_exit(void);
 
-/* After fork in the child, with NPROF_CHECK set: keeps the child
- * recording, its report covering what it makes after the fork. */
+/* After fork in the child (through nprof__core_postfork_child_fn), with
+ * NPROF_CHECK set: keeps the child recording, its report covering what it
+ * makes after the fork. */
 void nprof__check_postfork_child(void);
+
+/* core.c's hooks for check.c, set by check.c's constructor; NULL when
+ * check.c is not linked in. */
+extern void (*nprof__core_at_exit_fn)(void);
+extern void (*nprof__core_postfork_child_fn)(void);
 
 /* The kind of a suppression line ("thread:", "fd:", "heap:" or "leak:"
  * prefix) as check.c numbers them, or -1. */

@@ -5,7 +5,8 @@
  *
  * Two entry points share one engine, check_run():
  *   - at exit, when NPROF_CHECK names a directory (`nprof check` sets it):
- *     core.c's destructor calls nprof__check_at_exit(), which writes
+ *     core.c's destructor calls nprof__check_at_exit() (through a pointer
+ *     this file's constructor sets), which writes
  *     check.<pid>.txt and check.<pid>.json there. A forked child that
  *     exits through exit() writes its own, about what it created after
  *     the fork (nprof__check_postfork_child() keeps it recording);
@@ -942,6 +943,8 @@ void nprof__check_postfork_child(void)
 /* The main thread's static TLS, for the scan (reach.c). */
 __attribute__((constructor)) static void check_ctor(void)
 {
+	nprof__core_at_exit_fn = nprof__check_at_exit;
+	nprof__core_postfork_child_fn = nprof__check_postfork_child;
 #if defined(__x86_64__) || defined(__aarch64__)
 	nprof__reach_main_tp = (uintptr_t)__builtin_thread_pointer();
 #endif
