@@ -15,6 +15,21 @@
 
 #include <string.h>
 
+/* Under a sanitizer, locals live in the sanitizer's own memory (fake
+ * stacks, shadow), which keeps stale pointers the wipe cannot reach: the
+ * scan then sees more as reachable, which is its conservative side, so
+ * only the listing is checked there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 void *volatile global_ref;              /* a root: module data */
 void *volatile global_interior;
 void *volatile global_end;              /* one past a buffer's end, as stdio keeps */
@@ -97,20 +112,22 @@ int main(void)
 	CHECK(state_of(&r, d) == NPROF_REACH_REACHABLE);
 	CHECK(state_of(&r, *(void **)a) == NPROF_REACH_REACHABLE);
 	CHECK(state_of(&r, on_stack) == NPROF_REACH_REACHABLE);
-	int leaked = 0, indirect = 0;
-	for (size_t i = 0; i < r.n; i++) {
-		leaked += r.state[i] == NPROF_REACH_LEAKED;
-		indirect += r.state[i] == NPROF_REACH_INDIRECT;
-		if (r.blocks[i].size == 200)
-			CHECK_MSG(r.state[i] == NPROF_REACH_INDIRECT, "c: %d", r.state[i]);
+	if (!SANITIZED) {
+		int leaked = 0, indirect = 0;
+		for (size_t i = 0; i < r.n; i++) {
+			leaked += r.state[i] == NPROF_REACH_LEAKED;
+			indirect += r.state[i] == NPROF_REACH_INDIRECT;
+			if (r.blocks[i].size == 200)
+				CHECK_MSG(r.state[i] == NPROF_REACH_INDIRECT, "c: %d", r.state[i]);
+		}
+		/* An end pointer alone does not keep its buffer (as in LSan), and
+		 * thanks to the spare byte it does not keep the block after it
+		 * either; b, f, g, the buffer and `after` are direct, c indirect. */
+		int sb = state_of(&r, (void *)(buf_x ^ 0xa5a5a5a5a5a5a5a5u));
+		int sa = state_of(&r, (void *)(after_x ^ 0xa5a5a5a5a5a5a5a5u));
+		CHECK_MSG(sb == NPROF_REACH_LEAKED && sa == NPROF_REACH_LEAKED, "buffer %d, after %d", sb, sa);
+		CHECK_MSG(leaked == 5 && indirect == 1, "leaked %d indirect %d", leaked, indirect);
 	}
-	/* An end pointer alone does not keep its buffer (as in LSan), and
-	 * thanks to the spare byte it does not keep the block after it
-	 * either; b, f, g, the buffer and `after` are direct, c indirect. */
-	int sb = state_of(&r, (void *)(buf_x ^ 0xa5a5a5a5a5a5a5a5u));
-	int sa = state_of(&r, (void *)(after_x ^ 0xa5a5a5a5a5a5a5a5u));
-	CHECK_MSG(sb == NPROF_REACH_LEAKED && sa == NPROF_REACH_LEAKED, "buffer %d, after %d", sb, sa);
-	CHECK_MSG(leaked == 5 && indirect == 1, "leaked %d indirect %d", leaked, indirect);
 	nprof__reach_free(&r);
 
 	/* A freed block is no longer listed and its memory is zeroed. */
