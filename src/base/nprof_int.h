@@ -54,6 +54,9 @@ struct nprof_config {
 	double snapshot_s;      /* seconds between background snapshots */
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
+	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
+	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */
+	char debug_dirs[512];   /* NPROF_DEBUG_DIRS: ':'-separated; "" = /usr/lib/debug */
 };
 
 /* The active configuration; written only by nprof__core_configure(). */

@@ -49,6 +49,8 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,7 @@ struct nprof_symtab {
 	int nmods, mods_cap, last_mod;
 	demangle_fn demangle;
 	int saved_guard;            /* the opener's hook guard, restored at close */
+	unsigned di_gen;            /* debuginfo generation the Dwfl was built at */
 };
 
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -361,6 +364,7 @@ static int state_build(struct nprof_symtab *st, const char *text, size_t len, ui
 	st->maps_hash = hash;
 	st->pid = getpid();
 	st->stale = 0;
+	st->di_gen = nprof__debuginfo_generation();
 	st->dwfl = dwfl_begin(&nprof__dwfl_callbacks);
 	if (!st->dwfl)
 		goto fail_dwfl;
@@ -405,6 +409,13 @@ struct nprof_symtab *nprof__sym_open(void)
 	if (nprof__procmaps_read(&text, &len) != 0)
 		goto fail_read;
 	hash = nprof__procmaps_hash(text, len);
+	nprof__debuginfo_session(nprof__mono_ns());
+	if (st->dwfl && st->di_gen != nprof__debuginfo_generation()) {
+		/* Debug files arrived from debuginfod after a lookup gave up on
+		 * them: libdw remembers the miss, so start over with a fresh
+		 * Dwfl (and forget the answers given without them). */
+		st->stale = 1;
+	}
 	if (st->stale || !st->maps || hash != st->maps_hash || st->pid != getpid()) {
 		state_reset(st);
 		if (state_build(st, text, len, hash) != 0)
@@ -648,6 +659,36 @@ static int resolve(struct nprof_symtab *st, struct nprof_mapping *m, uintptr_t a
 }
 
 /*
+ * The last resort for an address in a known mapping without any symbol:
+ * one frame named "module+0xOFFSET", the file's base name and the
+ * address's offset in the file, which `eu-addr2line -e FILE` or objdump
+ * take as they are; never a bare address. The has_functions flag stays
+ * as it was: this is no symbol.
+ */
+static int module_offset(struct nprof_symtab *st, const struct nprof_mapping *m, uintptr_t addr,
+			 struct nprof_frame *fr)
+{
+	char name[300], clean[256];
+	const char *base = m->file[0] ? strrchr(m->file, '/') : NULL;
+	size_t n;
+
+	if (m->file[0] == '\0')
+		snprintf(clean, sizeof clean, "[anon]");
+	else
+		snprintf(clean, sizeof clean, "%s", base ? base + 1 : m->file);
+	n = strlen(clean);
+	if (n > 10 && strcmp(clean + n - 10, " (deleted)") == 0)
+		clean[n - 10] = '\0';
+	snprintf(name, sizeof name, "%s+0x%" PRIxPTR, clean,
+		 (uintptr_t)(addr - m->start + m->offset));
+	fr[0].function = intern(st, name);
+	fr[0].file = sym_empty;
+	fr[0].line = 0;
+	fr[0].symoff = 0;
+	return fr[0].function ? 1 : -ENOMEM;
+}
+
+/*
  * Frames for addr (a return address minus one, or an exact pc), innermost
  * first, at most max; the count, 0 when nothing is known. Answered from
  * the cache when seen before (one hash probe); otherwise resolved, marked
@@ -673,6 +714,8 @@ int nprof__sym_lookup(struct nprof_symtab *st, uintptr_t addr,
 	}
 	m = find_mapping(st, addr);
 	n = m ? resolve(st, m, addr, fr) : 0;
+	if (n == 0 && m)
+		n = module_offset(st, m, addr, fr);
 	if (n < 0)
 		return 0; /* out of memory: report nothing, cache nothing */
 	cache_put(st, addr, fr, n);
@@ -689,4 +732,5 @@ void nprof__sym_postfork_child(void)
 	 * threads left it; the state itself is rebuilt on a pid change. */
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	sym_lock = fresh;
+	nprof__debuginfo_postfork_child();
 }

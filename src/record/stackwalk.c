@@ -439,7 +439,7 @@ static int rebuild_dwfl(void)
 {
 	if (dwfl != NULL)
 		dwfl_end(dwfl);
-	dwfl = dwfl_begin(&nprof__dwfl_callbacks);
+	dwfl = dwfl_begin(&nprof__dwfl_callbacks_cfi);
 	if (dwfl == NULL)
 		return -ENOENT;
 	dwfl_report_begin(dwfl);
