@@ -306,6 +306,11 @@ const struct nprof_mapping *nprof__sym_mapping(struct nprof_symtab *st, uintptr_
 /* All executable mappings, in address order. */
 int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **out);
 
+/* The main executable's path as the program was started (a symlink such
+ * as /usr/bin/redis-server, when it names the same file as
+ * /proc/self/exe); its mappings carry this name. "" when unknown. */
+const char *nprof__sym_exe_path(struct nprof_symtab *st);
+
 void nprof__sym_close(struct nprof_symtab *st);
 
 /* In a forked child: forget the parent's session lock. */

@@ -49,6 +49,8 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -349,6 +351,118 @@ static void state_reset(struct nprof_symtab *st)
 	st->stale = 1;
 }
 
+/* 1 when path names the same file as st0 (a stat of /proc/self/exe). */
+static int same_file(const char *path, const struct stat *st0)
+{
+	struct stat st1;
+	return stat(path, &st1) == 0 && st1.st_dev == st0->st_dev && st1.st_ino == st0->st_ino;
+}
+
+/* Looks for `name` (no slash) in the directories of PATH, then in dir;
+ * into out when it is the executable. */
+static int find_as_started(const char *name, const char *dir, const struct stat *st0, char *out,
+			   size_t cap)
+{
+	const char *path = getenv("PATH");
+	char cand[PATH_MAX];
+
+	if (!name[0] || strchr(name, '/'))
+		return 0;
+	if (dir && snprintf(cand, sizeof cand, "%s/%s", dir, name) < (int)sizeof cand &&
+	    same_file(cand, st0))
+		return snprintf(out, cap, "%s", cand) < (int)cap;
+	while (path && *path) {
+		const char *e = strchr(path, ':');
+		int n = e ? (int)(e - path) : (int)strlen(path);
+		if (n > 0 && snprintf(cand, sizeof cand, "%.*s/%s", n, path, name) < (int)sizeof cand &&
+		    same_file(cand, st0))
+			return snprintf(out, cap, "%s", cand) < (int)cap;
+		path = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+/*
+ * The main executable's path as the user started it: /usr/bin/redis-server,
+ * not the /usr/bin/redis-check-rdb its symlink points to (what
+ * /proc/self/exe says, and pprof shows as "File:"). argv[0] (as given, or
+ * found in PATH; up to its first space, for programs that rewrite their
+ * argv into a title), then the command name (set by the kernel from the
+ * name exec'd) beside the executable or in PATH; each must name the very
+ * file /proc/self/exe is. Empty when none does (then the kernel's path
+ * stays).
+ */
+static void exe_as_started(const char *exe, char *out, size_t cap)
+{
+	char buf[PATH_MAX], dir[PATH_MAX];
+	struct stat st0;
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	if (stat("/proc/self/exe", &st0) != 0)
+		return;
+	snprintf(dir, sizeof dir, "%s", exe);
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0';
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		for (int pass = 0; pass < 2; pass++) {
+			if (pass == 1 && strchr(buf, ' '))
+				*strchr(buf, ' ') = '\0';
+			else if (pass == 1)
+				break;
+			if (strchr(buf, '/')) {
+				if (buf[0] == '/' && same_file(buf, &st0)) {
+					snprintf(out, cap, "%s", buf);
+					return;
+				}
+			} else if (find_as_started(buf, NULL, &st0, out, cap)) {
+				return;
+			}
+		}
+	}
+	fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, 64) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		if (strchr(buf, '\n'))
+			*strchr(buf, '\n') = '\0';
+		if (find_as_started(buf, dir, &st0, out, cap))
+			return;
+	}
+	out[0] = '\0';
+}
+
+/* The main executable's mappings are named as the program was started;
+ * sym_exe is that name (or the kernel's path), "" when unknown. */
+static char sym_exe_shown[PATH_MAX], sym_exe[PATH_MAX];
+
+static void name_main_executable(struct nprof_symtab *st)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+	sym_exe[0] = '\0';
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	memcpy(sym_exe, exe, (size_t)n + 1);
+	exe_as_started(exe, sym_exe_shown, sizeof sym_exe_shown);
+	if (!sym_exe_shown[0] || strcmp(sym_exe_shown, exe) == 0)
+		return;
+	memcpy(sym_exe, sym_exe_shown, strlen(sym_exe_shown) + 1);
+	for (int i = 0; i < st->nmaps; i++)
+		if (strcmp(st->maps[i].file, exe) == 0)
+			st->maps[i].file = sym_exe_shown;
+}
+
 /*
  * Builds the mapping table and the Dwfl. A Dwfl that cannot be built
  * leaves a usable session that knows mappings but no symbols, and is
@@ -361,6 +475,7 @@ static int state_build(struct nprof_symtab *st, const char *text, size_t len, ui
 	if (n < 0)
 		return n;
 	st->nmaps = n;
+	name_main_executable(st);
 	st->maps_hash = hash;
 	st->pid = getpid();
 	st->stale = 0;
@@ -482,6 +597,12 @@ int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **ou
 	}
 	*out = st->maps;
 	return st->nmaps;
+}
+
+/* The main executable's path as its mappings are named ("" unknown). */
+const char *nprof__sym_exe_path(struct nprof_symtab *st)
+{
+	return st ? sym_exe : "";
 }
 
 /* ---- modules ------------------------------------------------------- */
@@ -716,6 +837,12 @@ int nprof__sym_lookup(struct nprof_symtab *st, uintptr_t addr,
 	n = m ? resolve(st, m, addr, fr) : 0;
 	if (n == 0 && m)
 		n = module_offset(st, m, addr, fr);
+	/* A line without a function (DWARF lines, no symbol): still named. */
+	for (int i = 0; i < n && m; i++) {
+		struct nprof_frame named;
+		if (fr[i].function[0] == '\0' && module_offset(st, m, addr, &named) == 1)
+			fr[i].function = named.function;
+	}
 	if (n < 0)
 		return 0; /* out of memory: report nothing, cache nothing */
 	cache_put(st, addr, fr, n);
