@@ -311,6 +311,16 @@ int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **ou
  * /proc/self/exe); its mappings carry this name. "" when unknown. */
 const char *nprof__sym_exe_path(struct nprof_symtab *st);
 
+/* The kernel's name of x86-64 system call nr (syscall_names.c), NULL
+ * when unknown or on another architecture. */
+const char *nprof__syscall_name(long nr);
+
+/* A pseudo program counter: the one frame of a thread that was running
+ * when its stack was wanted and could not be read; it symbolizes (as pc
+ * - 1, like every return address) to the function "[running]", so the
+ * thread still counts in every profile and text. */
+#define NPROF_PC_RUNNING ((uintptr_t)2)
+
 void nprof__sym_close(struct nprof_symtab *st);
 
 /* In a forked child: forget the parent's session lock. */

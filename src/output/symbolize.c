@@ -826,6 +826,10 @@ int nprof__sym_lookup(struct nprof_symtab *st, uintptr_t addr,
 
 	if (!st || max <= 0 || addr == 0)
 		return 0;
+	if (addr == NPROF_PC_RUNNING - 1) {
+		out[0] = (struct nprof_frame){.function = "[running]", .file = sym_empty};
+		return 1;
+	}
 	e = cache_find(st, addr);
 	if (NPROF_LIKELY(e != NULL)) {
 		n = e->n < max ? e->n : max;

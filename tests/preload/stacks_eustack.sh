@@ -25,6 +25,14 @@ compare() { # NAME PID MIN-THREADS
 start_under_nprof "$T/idle.out" -- "$BUILD/examples/idle"
 await 10 grep -q 'idle: pid' "$T/idle.out" || fail "idle did not start"
 compare idle "$PID" 2
+# eu-stack's stop interrupted the main thread's sleep, which the kernel
+# restarts as restart_syscall: still named as the call it restarts, its
+# wait counted from before the stop.
+ucurl "$PID" "/debug/pprof/goroutine?debug=2" >"$T/idle.g2"
+grep -Eq '^thread [0-9]+ "idle" \[nanosleep( \(restarted\))?, ≥[0-9]+ seconds? \(seen since\)\]:$' "$T/idle.g2" ||
+	fail "idle main thread's wait: $(grep '^thread' "$T/idle.g2")"
+! grep -Eq 'syscall [0-9]+|restart_syscall' "$T/idle.g2" || fail "an unnamed wait: $(grep '^thread' "$T/idle.g2")"
+ok "after eu-stack: $(grep -o '\[nanosleep[^]]*\]' "$T/idle.g2")"
 start_under_nprof "$T/waits.out" -- "$BUILD/tests/programs/threads_waits"
 await 10 grep -q '^ready' "$T/waits.out" || fail "threads_waits not ready"
 compare threads_waits "$PID" 10
