@@ -9,8 +9,12 @@
 # apt-get as root, or through sudo when available.
 set -eu
 build="pkg-config gcc make libunwind8 libunwind-dev libdw-dev zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev"
-test="$build golang-go curl clang g++ python3 libjemalloc2 elfutils prometheus redis-server redis-tools"
-bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb"
+# symbols tests: binutils/xz-utils build stripped binaries with separate
+# debug info, debuginfod serves it (libdebuginfod1 is its client, dlopened),
+# iproute2 brings up loopback in the test's network namespace; memcached and
+# nginx-light are compared with eu-stack.
+test="$build golang-go curl clang g++ python3 libjemalloc2 elfutils prometheus redis-server redis-tools binutils xz-utils debuginfod libdebuginfod1 iproute2 memcached nginx-light"
+bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb mariadb-server libc6-dbg"
 
 case "${1:-build}" in
 build) want=$build ;;
