@@ -51,7 +51,7 @@ run() {
 	local a1 r1 fds
 	a1=$(arena)
 	r1=$(rss)
-	fds=$(ls -l "/proc/$pid/fd" 2>/dev/null | grep -Ec '\.debug$|/usr/(s?bin|lib)/[^ ]*(\.so[.0-9]*|mariadbd)$')
+	fds=$(ls -l "/proc/$pid/fd" 2>/dev/null | grep -Ec '\.debug$|/debuginfo$|/usr/(s?bin|lib)/[^ ]*(\.so[.0-9]*|mariadbd)$')
 	printf "| %s | %.3f | %.3f | %.1f | %.1f | %s |\n" "$label" "$first" \
 		"$(echo "$later" | tr ' ' '\n' | grep . | sort -g | sed -n 2p)" \
 		"$(echo "($a1 - $a0) / 1048576" | bc -l)" "$(echo "($r1 - $r0) / 1024" | bc -l)" "$fds"
