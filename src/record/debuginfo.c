@@ -70,51 +70,90 @@ static const char *clean_path(const char *name, char *buf, size_t cap)
 	return buf;
 }
 
+/*
+ * A copy of /proc/self/maps shared by the lookups of one Dwfl's modules
+ * (libdw asks for each module's file separately; with 10,000 threads the
+ * text is ~1.5 MB). Kept for a second; a range that has gone stale makes
+ * the map_files open fail and the caller read afresh. maps_lock: the two
+ * Dwfls' callbacks run under different locks.
+ */
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *maps_text;
+static int64_t maps_at;
+
 /* The range "lo-hi" of one mapping of `name` (the path as maps prints
  * it), preferring the one starting at base. 0, or -1 when none. */
-static int mapping_of(const char *name, uintptr_t base, unsigned long *lo, unsigned long *hi)
+static int mapping_of(const char *name, uintptr_t base, int fresh, unsigned long *lo,
+		      unsigned long *hi)
 {
-	char *text, want[4096], have[4096];
+	char want[4096], have[4096];
 	size_t len;
 	int found = -1;
 
-	if (nprof__procmaps_read(&text, &len) != 0)
-		return -1;
 	clean_path(name, want, sizeof want);
-	for (char *line = text; line && *line;) {
-		char *nl = strchr(line, '\n');
+	pthread_mutex_lock(&maps_lock);
+	if (fresh || !maps_text || nprof__mono_ns() - maps_at > 1000000000) {
+		nprof__arena_free(maps_text);
+		maps_text = NULL;
+		if (nprof__procmaps_read(&maps_text, &len) != 0) {
+			maps_text = NULL;
+			pthread_mutex_unlock(&maps_lock);
+			return -1;
+		}
+		maps_at = nprof__mono_ns();
+	}
+	for (const char *line = maps_text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t n = nl ? (size_t)(nl - line) : strlen(line);
+		char one[4200];
 		unsigned long a, b;
 		int path_at = 0;
-		if (nl)
-			*nl = '\0';
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &a, &b, &path_at) == 2 && path_at > 0 &&
-		    strcmp(clean_path(line + path_at, have, sizeof have), want) == 0) {
-			if (found < 0 || a == base) {
-				*lo = a;
-				*hi = b;
-				found = 0;
+		if (n < sizeof one) {
+			memcpy(one, line, n);
+			one[n] = '\0';
+			if (sscanf(one, "%lx-%lx %*s %*s %*s %*s %n", &a, &b, &path_at) == 2 &&
+			    path_at > 0 && one[path_at] == '/' &&
+			    strcmp(clean_path(one + path_at, have, sizeof have), want) == 0) {
+				if (found < 0 || a == base) {
+					*lo = a;
+					*hi = b;
+					found = 0;
+				}
+				if (a == base)
+					break;
 			}
-			if (a == base)
-				break;
 		}
 		line = nl ? nl + 1 : NULL;
 	}
-	nprof__arena_free(text);
+	pthread_mutex_unlock(&maps_lock);
 	return found;
+}
+
+/* The mapped file of `name` through /proc/self/map_files, or -1. */
+static int open_mapped(const char *name, uintptr_t base)
+{
+	unsigned long lo, hi;
+	char path[64];
+
+	for (int fresh = 0; fresh < 2; fresh++) {
+		if (mapping_of(name, base, fresh, &lo, &hi) != 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", lo, hi);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
+	return -1;
 }
 
 static int find_elf_mapped(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
 			   char **file_name, Elf **elfp)
 {
-	unsigned long lo, hi;
-	char path[64];
 	int fd = -1;
 
 	*elfp = NULL;
-	if (name[0] == '/' && mapping_of(name, (uintptr_t)base, &lo, &hi) == 0) {
-		snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", lo, hi);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
+	if (name[0] == '/')
+		fd = open_mapped(name, (uintptr_t)base);
 	if (fd < 0) {
 		/* No map_files (an old kernel, a hardened one): the path, when
 		 * it still names the file, or libdw's reading of memory. */
@@ -478,8 +517,9 @@ void nprof__debuginfo_postfork_child(void)
 {
 	/* The fetcher did not survive the fork; what it was fetching is
 	 * asked again by the child's own fetcher, if it ever needs it. */
-	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER, m2 = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+	maps_lock = m2;
 	di_lock = m;
 	di_work = c;
 	di_cond_ready = 0;
