@@ -311,6 +311,16 @@ int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **ou
  * /proc/self/exe); its mappings carry this name. "" when unknown. */
 const char *nprof__sym_exe_path(struct nprof_symtab *st);
 
+/* Drops the symbolizer's state (libdw, its debug files' descriptors, the
+ * caches) when no session has run for idle_ns; never waits. Called from
+ * the snapshot thread's tick. */
+void nprof__sym_release_idle(int64_t idle_ns);
+
+/* How long the symbolizer keeps its state without a session. */
+#ifndef NPROF_SYM_IDLE_NS
+#define NPROF_SYM_IDLE_NS (300LL * 1000000000LL)
+#endif
+
 /* The kernel's name of x86-64 system call nr (syscall_names.c), NULL
  * when unknown or on another architecture. */
 const char *nprof__syscall_name(long nr);

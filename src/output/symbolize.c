@@ -117,6 +117,7 @@ struct nprof_symtab {
 
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nprof_symtab sym_state;
+static int64_t sym_last_close_ns;   /* under sym_lock */
 
 static const char sym_empty[] = "";
 static int sym_warned;
@@ -559,7 +560,30 @@ void nprof__sym_close(struct nprof_symtab *st)
 {
 	if (!st)
 		return;
+	sym_last_close_ns = nprof__mono_ns();
 	nprof__guard = st->saved_guard;
+	pthread_mutex_unlock(&sym_lock);
+}
+
+/*
+ * Drops the whole state (the Dwfl with its debug files' descriptors and
+ * libdw's memory, the caches) when no session has run for idle_ns: a
+ * service profiled once an hour should not hold them in between. The next
+ * session rebuilds it (the first-profile cost again). Never waits: a
+ * session in progress is simply not idle.
+ */
+void nprof__sym_release_idle(int64_t idle_ns)
+{
+	struct nprof_symtab *st = &sym_state;
+
+	if (pthread_mutex_trylock(&sym_lock) != 0)
+		return;
+	if (st->dwfl && sym_last_close_ns != 0 && nprof__mono_ns() - sym_last_close_ns > idle_ns) {
+		int guard = nprof__guard;
+		nprof__guard = 1;
+		state_reset(st);
+		nprof__guard = guard;
+	}
 	pthread_mutex_unlock(&sym_lock);
 }
 
