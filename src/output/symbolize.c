@@ -806,8 +806,8 @@ static int resolve(struct nprof_symtab *st, struct nprof_mapping *m, uintptr_t a
 /*
  * The last resort for an address in a known mapping without any symbol:
  * one frame named "module+0xOFFSET", the file's base name and the
- * address's offset in the file, which `eu-addr2line -e FILE` or objdump
- * take as they are; never a bare address. The has_functions flag stays
+ * address's offset in the file (for libraries and PIE executables also
+ * the address eu-addr2line -e FILE and objdump use); never a bare address. The has_functions flag stays
  * as it was: this is no symbol.
  */
 static int module_offset(struct nprof_symtab *st, const struct nprof_mapping *m, uintptr_t addr,
