@@ -54,6 +54,9 @@ struct nprof_config {
 	double snapshot_s;      /* seconds between background snapshots */
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
+	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
+	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */
+	char debug_dirs[512];   /* NPROF_DEBUG_DIRS: ':'-separated; "" = /usr/lib/debug */
 };
 
 /* The active configuration; written only by nprof__core_configure(). */
@@ -302,6 +305,31 @@ const struct nprof_mapping *nprof__sym_mapping(struct nprof_symtab *st, uintptr_
 
 /* All executable mappings, in address order. */
 int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **out);
+
+/* The main executable's path as the program was started (a symlink such
+ * as /usr/bin/redis-server, when it names the same file as
+ * /proc/self/exe); its mappings carry this name. "" when unknown. */
+const char *nprof__sym_exe_path(struct nprof_symtab *st);
+
+/* Drops the symbolizer's state (libdw, its debug files' descriptors, the
+ * caches) when no session has run for idle_ns; never waits. Called from
+ * the snapshot thread's tick. */
+void nprof__sym_release_idle(int64_t idle_ns);
+
+/* How long the symbolizer keeps its state without a session. */
+#ifndef NPROF_SYM_IDLE_NS
+#define NPROF_SYM_IDLE_NS (300LL * 1000000000LL)
+#endif
+
+/* The kernel's name of x86-64 system call nr (syscall_names.c), NULL
+ * when unknown or on another architecture. */
+const char *nprof__syscall_name(long nr);
+
+/* A pseudo program counter: the one frame of a thread that was running
+ * when its stack was wanted and could not be read; it symbolizes (as pc
+ * - 1, like every return address) to the function "[running]", so the
+ * thread still counts in every profile and text. */
+#define NPROF_PC_RUNNING ((uintptr_t)2)
 
 void nprof__sym_close(struct nprof_symtab *st);
 

@@ -422,6 +422,8 @@ static void *snapshot_main(void *unused)
 	pthread_mutex_lock(&ctl_lock);
 	while (!stop_requested) {
 		pthread_mutex_unlock(&ctl_lock);
+		/* Symbols unused for minutes: release libdw and its files. */
+		nprof__sym_release_idle(NPROF_SYM_IDLE_NS);
 		struct nprof_snap *s = nprof__snap_take();
 		if (s != NULL) {
 			push(s);
