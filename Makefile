@@ -56,7 +56,10 @@ TP_BINS  += $(patsubst tests/programs/%.cc,$(BUILD)/tests/programs/%,$(TP_CXX))
 DEPS_STAMP := $(BUILD)/.deps-build
 
 .PHONY: all check unit demo bench install clean deps deps-test fuzz
-all: $(BUILD)/libnprof.so $(BUILD)/libnprof.a $(BUILD)/nprof $(EX_BINS) $(TP_BINS)
+# Leak checks in test frameworks (cmocka, Check): linked with -lnprof.
+LC_BINS  := $(BUILD)/examples/leakcheck/cmocka_suite $(BUILD)/examples/leakcheck/check_suite
+
+all: $(BUILD)/libnprof.so $(BUILD)/libnprof.a $(BUILD)/nprof $(EX_BINS) $(TP_BINS) $(LC_BINS)
 
 $(DEPS_STAMP): scripts/deps.sh
 	@mkdir -p $(BUILD)
@@ -94,6 +97,16 @@ $(BUILD)/examples/%: examples/%.c | $(DEPS_STAMP)
 $(BUILD)/examples/%: examples/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $<
+
+$(BUILD)/examples/leakcheck/cmocka_suite: examples/leakcheck/cmocka_suite.c $(BUILD)/libnprof.so
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $< \
+	  -L$(BUILD) -lnprof -Wl,-rpath,$(abspath $(BUILD)) $(call pc_libs,cmocka)
+
+$(BUILD)/examples/leakcheck/check_suite: examples/leakcheck/check_suite.c $(BUILD)/libnprof.so
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -Iinclude $(call pc_cflags,check) -o $@ $< \
+	  -L$(BUILD) -lnprof -Wl,-rpath,$(abspath $(BUILD)) $(call pc_libs,check)
 
 $(BUILD)/tests/programs/linked_%: tests/programs/linked_%.c $(BUILD)/libnprof.so
 	@mkdir -p $(@D)

@@ -24,6 +24,8 @@ struct command {
 static const struct command commands[] = {
 	{"run", nprof_cli_cmd_run, nprof_cli_run_usage,
 	 "run a program with nprof preloaded"},
+	{"check", nprof_cli_cmd_check, nprof_cli_check_usage,
+	 "run a program and report the threads, fds and heap it leaked"},
 	{"ps", nprof_cli_cmd_ps, nprof_cli_ps_usage,
 	 "list the processes that have nprof loaded"},
 	{"fetch", nprof_cli_cmd_fetch, nprof_cli_fetch_usage,

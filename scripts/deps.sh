@@ -8,9 +8,20 @@
 # Quiet and quick when everything is present (one dpkg query). Runs
 # apt-get as root, or through sudo when available.
 set -eu
+# One line per need, so that each feature's packages are easy to find.
 build="pkg-config gcc make libunwind8 libunwind-dev libdw-dev zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev"
+# the leak-check examples (cmocka and Check suites) are built by `make`
+build="$build libcmocka-dev check"
 test="$build golang-go curl clang g++ python3 libjemalloc2 elfutils prometheus redis-server redis-tools"
-bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb"
+# nprof check's corpus is compared with LeakSanitizer (clang's runtime)
+test="$test libclang-rt-14-dev"
+# symbols tests: binutils/xz-utils build stripped binaries with separate
+# debug info, debuginfod serves it (libdebuginfod1 is its client, dlopened),
+# iproute2 brings up loopback in the test's network namespace; memcached and
+# nginx-light are compared with eu-stack.
+test="$test binutils xz-utils debuginfod libdebuginfod1 iproute2 memcached nginx-light"
+bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb valgrind"
+bench="$bench mariadb-server libc6-dbg"
 
 case "${1:-build}" in
 build) want=$build ;;

@@ -39,6 +39,10 @@
 
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+/* Set by check.c when it is linked in (a pointer, not a call, so that
+ * check.c, which starts nprof, and this file do not depend on each other). */
+void (*nprof__core_at_exit_fn)(void);
+void (*nprof__core_postfork_child_fn)(void);
 
 /* ---------------------------------------------------------------- */
 /* life cycle                                                        */
@@ -83,6 +87,8 @@ static void postfork_child(void)
 		nprof__http_forget();
 		nprof__cpu_forget();
 		nprof__follow_forked(); /* a worker that keeps running starts its own */
+		if (nprof__core_postfork_child_fn != NULL)
+			nprof__core_postfork_child_fn();
 	}
 }
 
@@ -259,6 +265,8 @@ static void write_out(void)
 
 __attribute__((destructor)) static void nprof_dtor(void)
 {
+	if (nprof__core_at_exit_fn != NULL)
+		nprof__core_at_exit_fn();
 	write_out();
 	nprof_stop();
 }

@@ -30,6 +30,8 @@ static void defaults(struct nprof_config *c)
 	c->cpu_hz = 100;
 	c->snapshot_s = 1.0;
 	c->follow_fork = 1;
+	c->debuginfod = 1;
+	c->debuginfod_ms = 2000;
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	if (xdg != NULL && xdg[0] == '/' && strlen(xdg) < 64)
 		snprintf(c->socket_path, sizeof c->socket_path, "%s/nprof/%d.sock", xdg,
@@ -180,6 +182,15 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 	} else if (strcmp(key, "follow_fork") == 0) {
 		c->follow_fork = !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
 				   strcmp(v, "off") == 0);
+	} else if (strcmp(key, "debuginfod") == 0) {
+		c->debuginfod = strcmp(v, "0") != 0 && strcmp(v, "false") != 0 && strcmp(v, "off") != 0;
+	} else if (strcmp(key, "debuginfod_ms") == 0) {
+		if (parse_long(v, &n) < 0 || n < 0 || n > 600000)
+			nprof__log("%s=%s: want milliseconds from 0 to 600000; using 2000", var, v);
+		else
+			c->debuginfod_ms = n;
+	} else if (strcmp(key, "debug_dirs") == 0) {
+		copy_str(c->debug_dirs, sizeof c->debug_dirs, var, v);
 	} else if (strcmp(key, "arena_mb") == 0) {
 		if (parse_long(v, &n) < 0 || n < 8 || n > 65536)
 			nprof__log("%s=%s: want megabytes from 8 to 65536; using 512", var, v);
@@ -193,6 +204,7 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 static const char *const keys[] = {
 	"http", "socket", "token", "out", "heap_rate", "block_rate", "mutex_fraction",
 	"cpu_hz", "snapshot", "dump_signal", "expose_cmdline", "arena_mb", "follow_fork",
+	"debuginfod", "debuginfod_ms", "debug_dirs",
 };
 
 void nprof__core_configure(const char *config)

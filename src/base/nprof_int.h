@@ -55,6 +55,9 @@ struct nprof_config {
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
 	int follow_fork;        /* NPROF_FOLLOW_FORK: 1 (default) = forked workers start their own */
+	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
+	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */
+	char debug_dirs[512];   /* NPROF_DEBUG_DIRS: ':'-separated; "" = /usr/lib/debug */
 };
 
 /* The active configuration; written only by nprof__core_configure(). */
@@ -303,6 +306,31 @@ const struct nprof_mapping *nprof__sym_mapping(struct nprof_symtab *st, uintptr_
 
 /* All executable mappings, in address order. */
 int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **out);
+
+/* The main executable's path as the program was started (a symlink such
+ * as /usr/bin/redis-server, when it names the same file as
+ * /proc/self/exe); its mappings carry this name. "" when unknown. */
+const char *nprof__sym_exe_path(struct nprof_symtab *st);
+
+/* Drops the symbolizer's state (libdw, its debug files' descriptors, the
+ * caches) when no session has run for idle_ns; never waits. Called from
+ * the snapshot thread's tick. */
+void nprof__sym_release_idle(int64_t idle_ns);
+
+/* How long the symbolizer keeps its state without a session. */
+#ifndef NPROF_SYM_IDLE_NS
+#define NPROF_SYM_IDLE_NS (300LL * 1000000000LL)
+#endif
+
+/* The kernel's name of x86-64 system call nr (syscall_names.c), NULL
+ * when unknown or on another architecture. */
+const char *nprof__syscall_name(long nr);
+
+/* A pseudo program counter: the one frame of a thread that was running
+ * when its stack was wanted and could not be read; it symbolizes (as pc
+ * - 1, like every return address) to the function "[running]", so the
+ * thread still counts in every profile and text. */
+#define NPROF_PC_RUNNING ((uintptr_t)2)
 
 void nprof__sym_close(struct nprof_symtab *st);
 
@@ -783,6 +811,29 @@ void nprof__core_follow_start(void);
 void nprof__leaks_handle(const struct nprof_req *req, struct nprof_reply *rep);
 /* Suspects the ring ranks now (all kinds), for the index. */
 long nprof__leaks_count(void);
+
+/* ------------------------------------------------------------------ */
+/* check.c: leak checks (`nprof check`, nprof_check_begin/end)         */
+/* ------------------------------------------------------------------ */
+
+/* At exit (core.c's destructor calls it through nprof__core_at_exit_fn),
+ * with NPROF_CHECK=DIR set: writes this process's report to
+ * DIR/check.<pid>.{txt,json}. Once per process. */
+void nprof__check_at_exit(void);
+
+/* After fork in the child (through nprof__core_postfork_child_fn), with
+ * NPROF_CHECK set: keeps the child recording, its report covering what it
+ * makes after the fork. */
+void nprof__check_postfork_child(void);
+
+/* core.c's hooks for check.c, set by check.c's constructor; NULL when
+ * check.c is not linked in. */
+extern void (*nprof__core_at_exit_fn)(void);
+extern void (*nprof__core_postfork_child_fn)(void);
+
+/* The kind of a suppression line ("thread:", "fd:", "heap:" or "leak:"
+ * prefix) as check.c numbers them, or -1. */
+int nprof__check_supp_kind(const char *line);
 
 /* ------------------------------------------------------------------ */
 /* metrics.c: /metrics, the Prometheus exposition                      */

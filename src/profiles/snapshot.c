@@ -501,6 +501,8 @@ static void *snapshot_main(void *unused)
 	while (!stop_requested) {
 		pthread_mutex_unlock(&ctl_lock);
 		nprof__follow_sweep(0);
+		/* Symbols unused for minutes: release libdw and its files. */
+		nprof__sym_release_idle(NPROF_SYM_IDLE_NS);
 		struct nprof_snap *s = nprof__snap_take();
 		if (s != NULL) {
 			push(s);

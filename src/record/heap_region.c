@@ -42,6 +42,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -60,7 +61,7 @@ enum { SPAN_UNUSED = 0, SPAN_FREE, SPAN_SLAB, SPAN_LARGE };
 
 struct slot_meta {
 	uint32_t stack;                  /* 0 = slot free */
-	uint32_t size;                   /* requested bytes */
+	uint32_t size;                   /* requested bytes (<= 32 KiB) | generation << 16 */
 };
 
 struct span {
@@ -74,11 +75,19 @@ struct span {
 	struct slot_meta *meta;
 	/* large blocks */
 	uint32_t stack;
+	uint16_t gen;
 	size_t size;
 };
 
 uintptr_t nprof__region_lo;
 size_t nprof__region_len;
+/* Stamped on every block (region_lock held); nprof__region_mark() moves
+ * it on, so a leak check can tell blocks made after a mark (check.c). */
+static uint16_t region_gen;
+/* Leak checks: one spare byte after every block, so that a pointer one
+ * past a block's end (a buffer's end pointer) never points into the next
+ * block and keeps it alive in the scan. Set by check.c or NPROF_CHECK. */
+int nprof__region_pad;
 
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct span *spans;
@@ -129,6 +138,9 @@ int nprof__region_init(void)
 {
 	if (nprof__region_len != 0)
 		return 0;
+	const char *chk = getenv("NPROF_CHECK");
+	if (chk != NULL && chk[0] != '\0')
+		nprof__region_pad = 1;
 	size_t len = REGION_MAX;
 	struct rlimit rl;
 	/* Under an address-space limit, take a small share of it only, so the
@@ -347,9 +359,9 @@ static uint32_t new_slab(int c)
 	return u;
 }
 
-static void *small_alloc(size_t size, size_t align, int zero, uint32_t stack)
+static void *small_alloc(size_t size, size_t pad, size_t align, int zero, uint32_t stack)
 {
-	int c = class_for(size, align);
+	int c = class_for(size + pad, align);
 	uint32_t u = partial[c];
 	if (u == NONE && (u = new_slab(c)) == NONE)
 		return NULL;
@@ -364,18 +376,18 @@ static void *small_alloc(size_t size, size_t align, int zero, uint32_t stack)
 	if (++s->used == s->nslots)
 		list_remove(&partial[c], u);
 	s->meta[slot].stack = stack;
-	s->meta[slot].size = (uint32_t)size;
+	s->meta[slot].size = (uint32_t)size | (uint32_t)region_gen << 16;
 	char *p = unit_addr(u) + (size_t)slot * class_size[c];
 	if (zero)
 		memset(p, 0, size);
 	return p;
 }
 
-static void *large_alloc(size_t size, size_t align, int zero, uint32_t stack)
+static void *large_alloc(size_t size, size_t pad, size_t align, int zero, uint32_t stack)
 {
-	if (size > nprof__region_len)
+	if (size > nprof__region_len - pad)
 		return NULL;
-	uint32_t n = (uint32_t)((size + UNIT - 1) >> UNIT_SHIFT);
+	uint32_t n = (uint32_t)((size + pad + UNIT - 1) >> UNIT_SHIFT);
 	uint32_t au = align > UNIT ? (uint32_t)(align >> UNIT_SHIFT) : 1;
 	int dirty;
 	uint32_t u = run_alloc(n, au, &dirty);
@@ -383,6 +395,7 @@ static void *large_alloc(size_t size, size_t align, int zero, uint32_t stack)
 		return NULL;
 	mark_run(u, n, SPAN_LARGE);
 	spans[u].stack = stack;
+	spans[u].gen = region_gen;
 	spans[u].size = size;
 	if (zero && dirty)
 		memset(unit_addr(u), 0, size);
@@ -396,11 +409,12 @@ void *nprof__region_alloc(size_t size, size_t align, int zero, uint32_t stack)
 	if (align < 16)
 		align = 16;
 	void *p;
+	size_t pad = nprof__region_pad ? 1 : 0;
 	pthread_mutex_lock(&region_lock);
-	if (size <= SMALL_MAX && align <= SMALL_MAX)
-		p = small_alloc(size, align, zero, stack);
+	if (size + pad <= SMALL_MAX && align <= SMALL_MAX)
+		p = small_alloc(size, pad, align, zero, stack);
 	else
-		p = large_alloc(size, align, zero, stack);
+		p = large_alloc(size, pad, align, zero, stack);
 	pthread_mutex_unlock(&region_lock);
 	return p;
 }
@@ -439,6 +453,10 @@ int nprof__region_free(void *p, uint32_t *stack, size_t *size)
 	if (s->kind == SPAN_LARGE && p == unit_addr(u)) {
 		*stack = s->stack;
 		*size = s->size;
+		/* Leak checks: a freed block's old pointers must not make a
+		 * later block that reuses the memory look like a root. */
+		if (nprof__region_pad)
+			memset(p, 0, s->size);
 		s->stack = 0;
 		run_free(u, s->nunits, 1);
 		rc = 0;
@@ -447,8 +465,10 @@ int nprof__region_free(void *p, uint32_t *stack, size_t *size)
 		if (slot == NONE)
 			goto out;
 		*stack = s->meta[slot].stack;
-		*size = s->meta[slot].size;
+		*size = s->meta[slot].size & 0xffff;
 		s->meta[slot].stack = 0;
+		if (nprof__region_pad)
+			memset(p, 0, class_size[s->cls]);
 		*(uint32_t *)p = s->free_head;
 		s->free_head = slot + 1;
 		if (s->used-- == s->nslots)
@@ -480,6 +500,51 @@ size_t nprof__region_usable(const void *p)
 		r = class_size[spans[u].cls];
 	pthread_mutex_unlock(&region_lock);
 	return r;
+}
+
+uint16_t nprof__region_mark(void)
+{
+	pthread_mutex_lock(&region_lock);
+	uint16_t m = region_gen++;
+	pthread_mutex_unlock(&region_lock);
+	return m;
+}
+
+size_t nprof__region_blocks(struct nprof_region_block *out, size_t max)
+{
+	size_t n = 0;
+	if (nprof__region_len == 0)
+		return 0;
+	pthread_mutex_lock(&region_lock);
+	for (uint32_t u = 0; u < bump_unit;) {
+		const struct span *s = &spans[u];
+		uint32_t next = u + (s->nunits ? s->nunits : 1);
+		if (s->kind == SPAN_SLAB && s->meta != NULL && owner[u] == u) {
+			uint32_t sz = class_size[s->cls];
+			for (uint32_t k = 0; k < s->bump; k++) {
+				if (s->meta[k].stack == 0)
+					continue;
+				if (n < max) {
+					out[n].addr = (uintptr_t)unit_addr(u) + (uintptr_t)k * sz;
+					out[n].size = s->meta[k].size & 0xffff;
+					out[n].stack = s->meta[k].stack;
+					out[n].gen = (uint16_t)(s->meta[k].size >> 16);
+				}
+				n++;
+			}
+		} else if (s->kind == SPAN_LARGE && s->stack != 0) {
+			if (n < max) {
+				out[n].addr = (uintptr_t)unit_addr(u);
+				out[n].size = s->size;
+				out[n].stack = s->stack;
+				out[n].gen = s->gen;
+			}
+			n++;
+		}
+		u = next;
+	}
+	pthread_mutex_unlock(&region_lock);
+	return n;
 }
 
 void nprof__region_prefork(void)
