@@ -444,6 +444,8 @@ static void write_json(struct nprof_buf *b, struct symctx *c, const struct suspe
 				  " \"confidence\": %.2f", i ? "," : "", kind_names[s[i].kind],
 				  unit_names[s[i].kind], s[i].start, s[i].end, json_num(s[i].slope),
 				  json_num(s[i].confidence));
+		/* The series id, for the web UI's charts (ui/data/history?series=). */
+		nprof__buf_printf(b, ", \"series\": %" PRIu32, s[i].series);
 		if (s[i].kind == NPROF_SERIES_THREADS) {
 			const char *w = nprof__snap_label(ser->label);
 			nprof__buf_printf(b, ", \"wait\": ");
