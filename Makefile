@@ -40,6 +40,10 @@ pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 LIB_SRCS := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(LAYERS)))))
 LIB_HDRS := $(sort $(wildcard src/*/*.h))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+# The web UI's files, compiled into the library as gzipped arrays.
+UI_FILES := ui/src/index.html ui/src/app.css ui/src/app.js \
+	ui/vendor/uplot/uPlot.iife.min.js ui/vendor/uplot/uPlot.min.css
+LIB_OBJS += $(BUILD)/obj/serve/ui_assets.o
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 CLI_OBJS := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
 EX_SRCS  := $(sort $(wildcard examples/*.c))
@@ -73,6 +77,14 @@ deps-test:
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) include/nprof.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) $(CFLAGS) $(call pc_cflags,$(PKGS)) -c $< -o $@
+
+$(BUILD)/gen/ui_assets.c: scripts/ui-embed.sh $(UI_FILES)
+	@mkdir -p $(@D)
+	scripts/ui-embed.sh $@ $(UI_FILES)
+
+$(BUILD)/obj/serve/ui_assets.o: $(BUILD)/gen/ui_assets.c src/serve/ui_int.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libnprof.so: $(LIB_OBJS) src/libnprof.map
 	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,--version-script=src/libnprof.map \

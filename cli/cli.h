@@ -215,4 +215,8 @@ extern const char nprof_cli_watch_usage[];
 int nprof_cli_cmd_leaks(int argc, char **argv);
 int nprof_cli_cmd_watch(int argc, char **argv);
 
+/* ui.c: `nprof ui PID|URL`, a local proxy to the process's web UI. */
+extern const char nprof_cli_ui_usage[];
+int nprof_cli_cmd_ui(int argc, char **argv);
+
 #endif /* NPROF_CLI_H */

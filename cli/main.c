@@ -40,6 +40,8 @@ static const struct command commands[] = {
 	 "the functions that account for most of a profile"},
 	{"diff", nprof_cli_cmd_diff, nprof_cli_diff_usage,
 	 "what changed between two saved profiles, by function"},
+	{"ui", nprof_cli_cmd_ui, nprof_cli_ui_usage,
+	 "serve a process's web UI on a local port (proxy to its socket)"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

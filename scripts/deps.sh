@@ -20,6 +20,8 @@ test="$test libclang-rt-14-dev"
 # iproute2 brings up loopback in the test's network namespace; memcached and
 # nginx-light are compared with eu-stack.
 test="$test binutils xz-utils debuginfod libdebuginfod1 iproute2 memcached nginx-light"
+# the web UI test drives Debian's chromium (playwright-core, tests/ui)
+test="$test chromium"
 bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb valgrind"
 bench="$bench mariadb-server libc6-dbg"
 
@@ -30,12 +32,32 @@ bench) want=$bench ;;
 *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 
+# The web UI and trace tests drive Debian's chromium with playwright-core
+# and read traces with DevTools' trace model, from tests/ui's lockfile
+# (npm ci; never a browser download). node and npm come from Debian when
+# the machine has none.
+npm_deps() {
+	[ "${1:-}" = build ] && return 0
+	command -v npm >/dev/null 2>&1 || want="$want nodejs npm"
+}
+npm_ci() {
+	[ "${1:-}" = build ] && return 0
+	local dir
+	dir="$(dirname "$0")/../tests/ui"
+	[ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/tracelib" ] && return 0
+	(cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund >&2)
+}
+npm_deps "${1:-build}"
+
 missing=""
 for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	npm_ci "${1:-build}"
+	exit 0
+fi
 
 echo "nprof: installing missing packages:$missing" >&2
 sudo=""
@@ -55,3 +77,4 @@ if [ ! -f $stamp ] || [ -n "$(find $stamp -mtime +0 2>/dev/null)" ]; then
 fi
 # shellcheck disable=SC2086
 $sudo apt-get install -y -q --no-install-recommends $missing >&2
+npm_ci "${1:-build}"

@@ -71,6 +71,7 @@ for entry in "${demo_leaks[@]}"; do
 	*) profile=goroutine ;;
 	esac
 	echo "  dig deeper:"
+	echo "    web UI (growth charts, leak table): $url/ui   difference: $url/ui#diff?p=$profile"
 	echo "    go tool pprof -http : $url/$profile"
 	echo "    curl '$url/goroutine?debug=2' | less     # every thread, its wait and creator"
 	echo "    curl '$url/leaks?format=json'"

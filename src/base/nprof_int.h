@@ -411,6 +411,8 @@ struct nprof_reply {
 	int status;                 /* 200 unless set */
 	const char *content_type;   /* default "text/plain; charset=utf-8" */
 	const char *attachment;     /* file name for Content-Disposition, or NULL */
+	const char *encoding;       /* Content-Encoding (the UI's gzipped files), or NULL */
+	const char *csp;            /* Content-Security-Policy (the UI), or NULL */
 	struct nprof_buf body;
 };
 
@@ -468,6 +470,11 @@ int nprof__http_start(void);
 void nprof__http_stop(void);
 /* After fork in the child: forget the parent's daemons without touching them. */
 void nprof__http_forget(void);
+
+/* ui.c: the web UI (/debug/pprof/ui and ui/...); trace.c: the Chrome
+ * trace (/debug/pprof/trace). */
+void nprof__ui_handle(const struct nprof_req *req, struct nprof_reply *rep);
+void nprof__trace_handle(const struct nprof_req *req, struct nprof_reply *rep);
 
 /* ------------------------------------------------------------------ */
 /* cpu.c: the CPU profile                                              */

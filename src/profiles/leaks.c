@@ -717,6 +717,8 @@ static void json_head(struct nprof_buf *b, const struct suspect *s)
 			  " \"confidence\": %.2f, \"window_seconds\": %.1f", kind_names[s->kind],
 			  unit_names[s->kind], s->start, s->end, json_num(s->slope),
 			  json_num(s->confidence), json_num(s->window));
+	/* The series id, for the web UI's charts (ui/data/history?series=). */
+	nprof__buf_printf(b, ", \"series\": %" PRIu32, s->series);
 }
 
 static void write_json(struct nprof_buf *b, struct symctx *c, const struct suspect *s,

@@ -173,6 +173,10 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, struct nprof_reply 
 	/* One request per connection, so that every request passes the gate
 	 * (http_gate.c) and its head deadline and budgets. */
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (rep->csp != NULL)
+		MHD_add_response_header(r, "Content-Security-Policy", rep->csp);
+	if (rep->encoding != NULL && status < 400 && !rep->body.failed)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, rep->encoding);
 	if (status >= 400) {
 		/* Go's pprof marks its own errors so clients can tell them from a
 		 * proxy's; an error is never a download. */
