@@ -118,9 +118,12 @@ NPROF_API int nprof_start(const char *config)
 	nprof__fd_init();
 	nprof__running = 1;
 	nprof__leaks_start(); /* after the profiles it snapshots */
+	/* A listener that cannot start (a busy port, a bad address) costs
+	 * only that listener: every profile keeps recording, the other
+	 * listener serves, NPROF_OUT is written and the unix socket file is
+	 * removed at exit. The error is still returned to nprof_start()'s
+	 * caller, who may want to know. */
 	rc = nprof__http_start();
-	if (rc < 0)
-		nprof__running = 0;
 out:
 	pthread_mutex_unlock(&life_lock);
 	nprof__guard = guard;
