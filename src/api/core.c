@@ -264,8 +264,9 @@ NPROF_API int nprof_write_profile(const char *name, int fd, int debug)
 		return -EINVAL; /* a CPU profile needs a duration: use the endpoint */
 	if (debug < 0 || debug > 2)
 		return -EINVAL;
-	int guard = nprof__guard;
+	int guard = nprof__guard, serving = nprof__arena_serving;
 	nprof__guard = 1;
+	nprof__arena_serving = 1; /* building it never competes with samples */
 	struct nprof_req req = {
 		.name = route->name, .debug = debug, .seconds = -1,
 		.query_only_get = 1, .arg = no_arg, .client_gone = never_gone,
@@ -287,6 +288,7 @@ NPROF_API int nprof_write_profile(const char *name, int fd, int debug)
 			off += (size_t)w;
 	}
 	nprof__buf_free(&rep.body);
+	nprof__arena_serving = serving;
 	nprof__guard = guard;
 	return rc;
 }

@@ -135,8 +135,16 @@ void nprof__arena_free(void *p);
 /* Grows or shrinks an arena block, as realloc. */
 void *nprof__arena_realloc(void *p, size_t size);
 
-/* Bytes currently held by the arena, and its bound. */
+/* Bytes currently held by the arena for samples, and its bound. */
 size_t nprof__arena_used(void);
+/* Bytes held for serving (the separate budget of nprof's own threads). */
+size_t nprof__arena_serve_used(void);
+/*
+ * Non-zero on threads that serve (nprof's own threads, and a caller of
+ * nprof_write_profile while it runs): their allocations are charged to
+ * the serving budget, so a full sample budget never fails a response.
+ */
+extern NPROF_TLS int nprof__arena_serving;
 size_t nprof__arena_limit(void);
 /* Sets the bound (NPROF_ARENA_MB; tests use it to inject exhaustion). */
 void nprof__arena_set_limit(size_t bytes);
