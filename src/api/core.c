@@ -112,6 +112,13 @@ NPROF_API int nprof_start(const char *config)
 	if (nprof__unwind_init() < 0)
 		nprof__log("libunwind not available; stacks will be empty");
 	nprof__heap_init(nprof__heap_foreign());
+	/* From here on, what nprof allocates on this thread (libmicrohttpd's
+	 * daemons, snapshot state) comes from its own memory: nprof's
+	 * threads free some of it, and a glibc free() on one of them would
+	 * make glibc create a malloc arena (64 MiB of address space) there. */
+	int serving = nprof__arena_serving;
+	nprof__arena_serving = 1;
+	nprof__heap_thread_own();
 	nprof__threads_init();
 	nprof__threads_collect_prime();
 	nprof__threads_dump_signal_start();
@@ -124,6 +131,7 @@ NPROF_API int nprof_start(const char *config)
 	 * removed at exit. The error is still returned to nprof_start()'s
 	 * caller, who may want to know. */
 	rc = nprof__http_start();
+	nprof__arena_serving = serving;
 out:
 	pthread_mutex_unlock(&life_lock);
 	nprof__guard = guard;

@@ -145,6 +145,10 @@ size_t nprof__arena_serve_used(void);
  * the serving budget, so a full sample budget never fails a response.
  */
 extern NPROF_TLS int nprof__arena_serving;
+
+/* malloc_hooks.c: on one of nprof's own threads, serves every allocation
+ * from nprof's sampled range rather than from a glibc arena of its own. */
+void nprof__heap_thread_own(void);
 size_t nprof__arena_limit(void);
 /* Sets the bound (NPROF_ARENA_MB; tests use it to inject exhaustion). */
 void nprof__arena_set_limit(size_t bytes);
