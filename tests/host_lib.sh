@@ -9,7 +9,6 @@ host_start() {
 	local out=$1
 	shift
 	HOST_OUT=$out
-	HOST_N=0
 	rm -f "$T/host.in"
 	mkfifo "$T/host.in"
 	exec 7<>"$T/host.in"
@@ -20,9 +19,10 @@ host_start() {
 }
 
 host_cmd() {
-	HOST_N=$((HOST_N + 1))
+	# Commands run one at a time, so this one's answer is the next "ok"
+	# line (counted from the file: host_cmd often runs in a subshell).
+	local n=$(($(grep -c '^ok ' "$HOST_OUT") + 1))
 	echo "$1" >&7
-	local n=$HOST_N
 	answered() { [ "$(grep -c '^ok ' "$HOST_OUT")" -ge "$n" ]; }
 	await 20 answered || fail "harm_host did not answer '$1': $(cat "$HOST_OUT.err")"
 	grep '^ok ' "$HOST_OUT" | sed -n "${n}p" | cut -d' ' -f3-
