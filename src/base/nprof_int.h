@@ -477,6 +477,12 @@ extern const struct nprof_route nprof__routes[];
 /* Starts the unix socket and (if configured) TCP listeners. */
 int nprof__http_start(void);
 void nprof__http_stop(void);
+
+/* fd_own.c: 1 once the program closed nprof's serving descriptors with a
+ * raw system call; the daemons are then abandoned, never stopped. */
+int nprof__fd_own_lost(void);
+/* Marks the server lost and says so in one line (once). */
+void nprof__fd_own_mark_lost(void);
 /* After fork in the child: forget the parent's daemons without touching them. */
 void nprof__http_forget(void);
 
