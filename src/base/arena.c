@@ -19,7 +19,7 @@
  * budget full, every endpoint still answers with a complete profile that
  * counts its drops (tests/integration/arena_full.sh). A thread is a
  * serving thread when nprof__arena_serving is set: nprof's own threads
- * (preload.c) and nprof_write_profile() callers. The serving budget is
+ * (hooks/preload.c) and nprof_write_profile() callers. The serving budget is
  * max(64 MiB, the sample bound / 2); each block's header says which
  * budget it is charged to, so a free credits the right one.
  *

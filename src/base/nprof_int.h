@@ -478,7 +478,7 @@ extern const struct nprof_route nprof__routes[];
 int nprof__http_start(void);
 void nprof__http_stop(void);
 
-/* fd_own.c: 1 once the program closed nprof's serving descriptors with a
+/* record/fd_own.c: 1 once the program closed nprof's serving descriptors with a
  * raw system call; the daemons are then abandoned, never stopped. */
 int nprof__fd_own_lost(void);
 /* Marks the server lost and says so in one line (once). */

@@ -85,7 +85,6 @@ void nprof__block_signals(void *old_sigset)
 void nprof__thread_mark_internal(void)
 {
 	nprof__guard = 1;
-	nprof__arena_serving = 1; /* its memory never competes with samples */
 	nprof__block_signals(NULL);
 	/* Named so that a user's `top -H` or thread dump says whose it is. */
 	prctl(PR_SET_NAME, "nprof", 0, 0, 0);

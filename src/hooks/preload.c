@@ -71,7 +71,10 @@ static void *trampoline(void *p)
 	nprof__arena_free(p);
 	if (s.internal) {
 		nprof__thread_mark_internal();
-		nprof__heap_thread_own(); /* its mallocs never make a glibc arena */
+		/* Its memory never competes with samples (base/arena.c), and its
+		 * mallocs never make glibc create an arena (malloc_hooks.c). */
+		nprof__arena_serving = 1;
+		nprof__heap_thread_own();
 		void *ret;
 		pthread_cleanup_push(nprof__thread_unmark_internal, NULL);
 		ret = s.fn(s.arg);
