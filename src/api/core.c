@@ -118,7 +118,7 @@ NPROF_API int nprof_start(const char *config)
 	 * make glibc create a malloc arena (64 MiB of address space) there. */
 	int serving = nprof__arena_serving;
 	nprof__arena_serving = 1;
-	nprof__heap_thread_own();
+	nprof__heap_thread_own(1);
 	nprof__threads_init();
 	nprof__threads_collect_prime();
 	nprof__threads_dump_signal_start();
@@ -132,6 +132,7 @@ NPROF_API int nprof_start(const char *config)
 	 * caller, who may want to know. */
 	rc = nprof__http_start();
 	nprof__arena_serving = serving;
+	nprof__heap_thread_own(0);
 out:
 	pthread_mutex_unlock(&life_lock);
 	nprof__guard = guard;

@@ -146,9 +146,10 @@ size_t nprof__arena_serve_used(void);
  */
 extern NPROF_TLS int nprof__arena_serving;
 
-/* malloc_hooks.c: on one of nprof's own threads, serves every allocation
- * from nprof's sampled range rather than from a glibc arena of its own. */
-void nprof__heap_thread_own(void);
+/* malloc_hooks.c: own 1 serves every allocation of the calling thread
+ * from nprof's sampled range rather than from a glibc arena of its own;
+ * own 0 returns the thread to sampling. */
+void nprof__heap_thread_own(int own);
 size_t nprof__arena_limit(void);
 /* Sets the bound (NPROF_ARENA_MB; tests use it to inject exhaustion). */
 void nprof__arena_set_limit(size_t bytes);

@@ -494,11 +494,15 @@ static NOINLINE void *realloc_move(void *p, size_t n, const void *ra)
 /* the exported functions                                            */
 /* ---------------------------------------------------------------- */
 
-/* Makes every allocation of the calling thread (one of nprof's own) take
- * the slow path, where own_alloc() serves it. */
-void nprof__heap_thread_own(void)
+/* own 1: makes every allocation of the calling thread (one of nprof's
+ * own, or nprof_start's caller while it starts) take the slow path, where
+ * own_alloc() serves it. own 0: back to sampling, with a fresh draw, so
+ * the next allocation is no likelier to be sampled than any. */
+void nprof__heap_thread_own(int own)
 {
 	tls_left = 0;
+	if (!own)
+		tls_armed = 0;
 }
 
 NPROF_API void *malloc(size_t n)

@@ -74,7 +74,7 @@ static void *trampoline(void *p)
 		/* Its memory never competes with samples (base/arena.c), and its
 		 * mallocs never make glibc create an arena (malloc_hooks.c). */
 		nprof__arena_serving = 1;
-		nprof__heap_thread_own();
+		nprof__heap_thread_own(1);
 		void *ret;
 		pthread_cleanup_push(nprof__thread_unmark_internal, NULL);
 		ret = s.fn(s.arg);
