@@ -52,8 +52,11 @@ EX_CXX   := $(sort $(wildcard examples/*.cc))
 EX_BINS  += $(patsubst examples/%.cc,$(BUILD)/examples/%,$(EX_CXX))
 UT_SRCS  := $(sort $(wildcard tests/unit/*.c))
 UT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UT_SRCS))
-TP_SRCS  := $(sort $(wildcard tests/programs/*.c))
+TP_SRCS  := $(sort $(filter-out tests/programs/shim_%.c,$(wildcard tests/programs/*.c)))
 TP_BINS  := $(patsubst tests/programs/%.c,$(BUILD)/tests/programs/%,$(TP_SRCS))
+# shim_*.c: small preloadable libraries tests put beside libnprof.so.
+TP_BINS  += $(patsubst tests/programs/%.c,$(BUILD)/tests/programs/%.so,\
+	      $(wildcard tests/programs/shim_*.c))
 TP_CXX   := $(sort $(wildcard tests/programs/*.cc))
 TP_BINS  += $(patsubst tests/programs/%.cc,$(BUILD)/tests/programs/%,$(TP_CXX))
 
@@ -124,6 +127,10 @@ $(BUILD)/tests/programs/linked_%: tests/programs/linked_%.c $(BUILD)/libnprof.so
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $< \
 	  -L$(BUILD) -lnprof -Wl,-rpath,$(abspath $(BUILD))
+
+$(BUILD)/tests/programs/shim_%.so: tests/programs/shim_%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/programs/%: tests/programs/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)

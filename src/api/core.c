@@ -147,15 +147,27 @@ NPROF_API int nprof_start(const char *config)
 	if (nprof__unwind_init() < 0)
 		nprof__log("libunwind not available; stacks will be empty");
 	nprof__heap_init(nprof__heap_foreign());
+	/* From here on, what nprof allocates on this thread (libmicrohttpd's
+	 * daemons, snapshot state) comes from its own memory: nprof's
+	 * threads free some of it, and a glibc free() on one of them would
+	 * make glibc create a malloc arena (64 MiB of address space) there. */
+	int serving = nprof__arena_serving;
+	nprof__arena_serving = 1;
+	nprof__heap_thread_own(1);
 	nprof__threads_init();
 	nprof__threads_collect_prime();
 	nprof__threads_dump_signal_start();
 	nprof__fd_init();
 	nprof__running = 1;
 	nprof__leaks_start(); /* after the profiles it snapshots */
+	/* A listener that cannot start (a busy port, a bad address) costs
+	 * only that listener: every profile keeps recording, the other
+	 * listener serves, NPROF_OUT is written and the unix socket file is
+	 * removed at exit. The error is still returned to nprof_start()'s
+	 * caller, who may want to know. */
 	rc = nprof__http_start();
-	if (rc < 0)
-		nprof__running = 0;
+	nprof__arena_serving = serving;
+	nprof__heap_thread_own(0);
 out:
 	pthread_mutex_unlock(&life_lock);
 	nprof__guard = guard;
@@ -297,8 +309,9 @@ NPROF_API int nprof_write_profile(const char *name, int fd, int debug)
 		return -EINVAL; /* a CPU profile needs a duration: use the endpoint */
 	if (debug < 0 || debug > 2)
 		return -EINVAL;
-	int guard = nprof__guard;
+	int guard = nprof__guard, serving = nprof__arena_serving;
 	nprof__guard = 1;
+	nprof__arena_serving = 1; /* building it never competes with samples */
 	struct nprof_req req = {
 		.name = route->name, .debug = debug, .seconds = -1,
 		.query_only_get = 1, .arg = no_arg, .client_gone = never_gone,
@@ -320,6 +333,7 @@ NPROF_API int nprof_write_profile(const char *name, int fd, int debug)
 			off += (size_t)w;
 	}
 	nprof__buf_free(&rep.body);
+	nprof__arena_serving = serving;
 	nprof__guard = guard;
 	return rc;
 }

@@ -136,8 +136,21 @@ void nprof__arena_free(void *p);
 /* Grows or shrinks an arena block, as realloc. */
 void *nprof__arena_realloc(void *p, size_t size);
 
-/* Bytes currently held by the arena, and its bound. */
+/* Bytes currently held by the arena for samples, and its bound. */
 size_t nprof__arena_used(void);
+/* Bytes held for serving (the separate budget of nprof's own threads). */
+size_t nprof__arena_serve_used(void);
+/*
+ * Non-zero on threads that serve (nprof's own threads, and a caller of
+ * nprof_write_profile while it runs): their allocations are charged to
+ * the serving budget, so a full sample budget never fails a response.
+ */
+extern NPROF_TLS int nprof__arena_serving;
+
+/* malloc_hooks.c: own 1 serves every allocation of the calling thread
+ * from nprof's sampled range rather than from a glibc arena of its own;
+ * own 0 returns the thread to sampling. */
+void nprof__heap_thread_own(int own);
 size_t nprof__arena_limit(void);
 /* Sets the bound (NPROF_ARENA_MB; tests use it to inject exhaustion). */
 void nprof__arena_set_limit(size_t bytes);
@@ -468,6 +481,12 @@ extern const struct nprof_route nprof__routes[];
 /* Starts the unix socket and (if configured) TCP listeners. */
 int nprof__http_start(void);
 void nprof__http_stop(void);
+
+/* record/fd_own.c: 1 once the program closed nprof's serving descriptors with a
+ * raw system call; the daemons are then abandoned, never stopped. */
+int nprof__fd_own_lost(void);
+/* Marks the server lost and says so in one line (once). */
+void nprof__fd_own_mark_lost(void);
 /* After fork in the child: forget the parent's daemons without touching them. */
 void nprof__http_forget(void);
 

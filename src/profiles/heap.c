@@ -110,6 +110,10 @@ void nprof__heap_init(int foreign_malloc)
 {
 	long rate = nprof__cfg.heap_rate;
 	profile_rate = rate;
+	/* The sampled range also serves nprof's own threads (malloc_hooks.c),
+	 * so it exists even with heap profiling off; it maps nothing yet. */
+	if (!foreign_malloc)
+		nprof__region_init();
 	if (rate <= 0) {
 		nprof__heap_rate = 0;
 		return;

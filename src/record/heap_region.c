@@ -2,9 +2,19 @@
  * heap_region.c - the sampled-block allocator.
  *
  * Every allocation the heap profiler samples is served from one address
- * range that nprof reserves at start (64 GiB of address space, PROT_NONE,
- * no memory committed). free() then tells a sampled pointer from all the
- * others with one subtract-and-compare against two globals, no lock and no
+ * range that nprof chooses at start (up to 64 GiB) but maps only as it is
+ * used: nothing is reserved up front, because every mapping counts against
+ * the program's RLIMIT_AS. A reservation either made every later mapping
+ * of a program that lowers RLIMIT_AS fail, or, served from, let sampled
+ * blocks bypass the limit (tests/preload/rlimit_as.sh). The range is found
+ * by mapping it and unmapping it at once; it then grows from its bottom
+ * with MAP_FIXED_NOREPLACE, 2 MiB at a time, while the kernel places the
+ * program's own mappings top-down, so the two meet only when the range is
+ * used up (then the program's mapping simply stays there and the sampled
+ * range stops growing: later samples fall back to the real allocator).
+ * free() then tells a sampled pointer from all the
+ * others with one subtract-and-compare against two globals (the mapped
+ * part only), no lock and no
  * hash probe: the unsampled majority goes straight to the real free. The
  * block's stack id and requested size live in side tables here, so the
  * program's bytes are never touched and alignment is not disturbed.
@@ -22,14 +32,16 @@
  *   - spans[u] describes the run starting at unit u; owner[u] names the
  *     run containing unit u (set for every unit of a slab and for the first
  *     and last unit of every run, which is what lookups and coalescing
- *     read). Both are MAP_NORESERVE arrays: untouched entries cost nothing.
+ *     read). Both cover the mapped units only and grow with them (mremap,
+ *     under region_lock, which every reader holds).
  *   - Free runs coalesce with their neighbours and sit in bins by length
  *     (1..62 units exact, longer ones in one first-fit list). Freed memory
  *     is kept for reuse up to 32 MiB; beyond that it is returned to the
  *     kernel with MADV_DONTNEED. Runs carry a `dirty` flag so calloc only
  *     clears memory that may be non-zero.
- *   - Address space is made accessible (mprotect) 64 MiB at a time as the
- *     bump pointer advances, which works under strict overcommit too.
+ *   - Address space is mapped 2 MiB at a time as the bump pointer
+ *     advances; a failed mapping (the program's RLIMIT_AS, or its own
+ *     mapping in the way) fails that sample only.
  *
  * Locking: one mutex, region_lock, taken on every sampled allocation and
  * free (rare at the default rate: about one allocation in 512 KiB). It is
@@ -51,7 +63,7 @@
 #define UNIT ((size_t)1 << UNIT_SHIFT)
 #define REGION_MAX ((size_t)64 << 30)
 #define REGION_MIN ((size_t)64 << 20)
-#define COMMIT_STEP ((size_t)64 << 20)
+#define COMMIT_STEP ((size_t)2 << 20)
 #define SMALL_MAX 32768
 #define NBINS 64                         /* bins[1..62]: exact; bins[63]: longer */
 #define DIRTY_MAX ((size_t)32 << 20)     /* freed memory kept for reuse */
@@ -93,6 +105,7 @@ static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct span *spans;
 static uint32_t *owner;
 static uint32_t total_units, bump_unit, committed_units;
+static uint32_t table_units;             /* capacity of spans and owner */
 static uint32_t bins[NBINS];
 static size_t dirty_bytes;
 
@@ -136,17 +149,15 @@ static uint32_t slab_units(int c)
 
 int nprof__region_init(void)
 {
-	if (nprof__region_len != 0)
+	if (total_units != 0)
 		return 0;
 	const char *chk = getenv("NPROF_CHECK");
 	if (chk != NULL && chk[0] != '\0')
 		nprof__region_pad = 1;
+	/* Find a free range: map it, note where it is, unmap it at once.
+	 * Under an address-space limit a smaller range is all we can probe;
+	 * nothing stays mapped either way. */
 	size_t len = REGION_MAX;
-	struct rlimit rl;
-	/* Under an address-space limit, take a small share of it only, so the
-	 * program's own mappings never fail because of us. */
-	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 8 < len)
-		len = (size_t)rl.rlim_cur / 8 & ~(UNIT - 1);
 	void *base = MAP_FAILED;
 	for (; len >= REGION_MIN; len /= 2) {
 		base = mmap(NULL, len + UNIT, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -156,35 +167,15 @@ int nprof__region_init(void)
 	}
 	if (base == MAP_FAILED)
 		return -ENOMEM;
+	munmap(base, len + UNIT);
 	/* Units are aligned to their size, so slots of a power-of-two class
-	 * are aligned to theirs; the spare page-aligned slack goes back. */
+	 * are aligned to theirs. */
 	uintptr_t a = ((uintptr_t)base + UNIT - 1) & ~(uintptr_t)(UNIT - 1);
-	if (a > (uintptr_t)base)
-		munmap(base, a - (uintptr_t)base);
-	if ((uintptr_t)base + UNIT > a)
-		munmap((char *)a + len, (uintptr_t)base + UNIT - a);
-	base = (void *)a;
-	uint32_t n = (uint32_t)(len >> UNIT_SHIFT);
-	void *sp = mmap(NULL, sizeof(struct span) * n, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	void *ow = mmap(NULL, sizeof(uint32_t) * n, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (sp == MAP_FAILED || ow == MAP_FAILED) {
-		munmap(base, len);
-		if (sp != MAP_FAILED)
-			munmap(sp, sizeof(struct span) * n);
-		if (ow != MAP_FAILED)
-			munmap(ow, sizeof(uint32_t) * n);
-		return -ENOMEM;
-	}
-	/* Sampled blocks are sparse: huge pages would inflate RSS. */
-	madvise(base, len, MADV_NOHUGEPAGE);
-	spans = sp;
-	owner = ow;
-	total_units = n;
+	total_units = (uint32_t)(len >> UNIT_SHIFT);
 	init_classes();
-	nprof__region_lo = (uintptr_t)base;
-	__atomic_store_n(&nprof__region_len, len, __ATOMIC_RELEASE);
+	nprof__region_lo = a;
+	/* nprof__region_len (what region_owns() compares with) stays 0 until
+	 * units are mapped: no pointer is ours before that. */
 	return 0;
 }
 
@@ -265,6 +256,25 @@ static void run_free(uint32_t u, uint32_t n, int dirty)
 		n += spans[nx].nunits;
 		bin_take(nx);
 	}
+	if (u + n == bump_unit) {
+		/* The top of the used range: give the address space back (it
+		 * counts against RLIMIT_AS), keeping the current 2 MiB step. A
+		 * hole is only ever made at the top: one in the middle could be
+		 * taken by a program mapping that free() would then think ours. */
+		uint32_t step = (uint32_t)(COMMIT_STEP >> UNIT_SHIFT);
+		uint32_t keep = (u + step - 1) / step * step;
+		bump_unit = u;
+		/* Fresh units must read as zero (calloc relies on it). */
+		if (dirty && keep > u)
+			madvise(unit_addr(u), (size_t)(keep - u) << UNIT_SHIFT, MADV_DONTNEED);
+		if (keep < committed_units) {
+			__atomic_store_n(&nprof__region_len, (size_t)keep << UNIT_SHIFT,
+					 __ATOMIC_RELEASE);
+			munmap(unit_addr(keep), (size_t)(committed_units - keep) << UNIT_SHIFT);
+			committed_units = keep;
+		}
+		return;
+	}
 	if (dirty && dirty_bytes + ((size_t)n << UNIT_SHIFT) > DIRTY_MAX) {
 		madvise(unit_addr(u), (size_t)n << UNIT_SHIFT, MADV_DONTNEED);
 		dirty = 0;
@@ -272,7 +282,42 @@ static void run_free(uint32_t u, uint32_t n, int dirty)
 	bin_insert(u, n, dirty);
 }
 
-/* Makes units up to `end` accessible. */
+/* Grows spans and owner to cover `units` units. */
+static int tables_grow(uint32_t units)
+{
+	if (units <= table_units)
+		return 0;
+	uint32_t cap = table_units ? table_units : 1024;
+	while (cap < units)
+		cap *= 2;
+	if (cap > total_units)
+		cap = total_units;
+	size_t so = sizeof(struct span) * table_units, sn = sizeof(struct span) * cap;
+	size_t oo = sizeof(uint32_t) * table_units, on = sizeof(uint32_t) * cap;
+	void *sp = table_units ? mremap(spans, so, sn, MREMAP_MAYMOVE)
+			       : mmap(NULL, sn, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sp == MAP_FAILED)
+		return -1;
+	spans = sp;
+	void *ow = table_units ? mremap(owner, oo, on, MREMAP_MAYMOVE)
+			       : mmap(NULL, on, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ow == MAP_FAILED) {
+		if (table_units == 0) { /* keep the pair consistent */
+			munmap(spans, sn);
+			spans = NULL;
+		} else if ((sp = mremap(spans, sn, so, 0)) != MAP_FAILED) {
+			spans = sp;
+		}
+		return -1;
+	}
+	owner = ow;
+	table_units = cap;
+	return 0;
+}
+
+/* Maps units up to `end`, at the bottom of the chosen range. */
 static int commit_to(uint32_t end)
 {
 	if (end <= committed_units)
@@ -281,10 +326,23 @@ static int commit_to(uint32_t end)
 	uint32_t to = (end + step - 1) / step * step;
 	if (to > total_units)
 		to = total_units;
-	if (mprotect(unit_addr(committed_units), (size_t)(to - committed_units) << UNIT_SHIFT,
-		     PROT_READ | PROT_WRITE) != 0)
+	size_t len = (size_t)(to - committed_units) << UNIT_SHIFT;
+	void *want = unit_addr(committed_units);
+	void *got = mmap(want, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (got == MAP_FAILED)
 		return -1;
+	/* A kernel without MAP_FIXED_NOREPLACE takes it as a hint; and the
+	 * side tables grow only once the units exist (a refused 8 GiB
+	 * calloc must not leave them grown). */
+	if (got != want || tables_grow(to) < 0) {
+		munmap(got, len);
+		return -1;
+	}
+	/* Sampled blocks are sparse: huge pages would inflate RSS. */
+	madvise(got, len, MADV_NOHUGEPAGE);
 	committed_units = to;
+	__atomic_store_n(&nprof__region_len, (size_t)to << UNIT_SHIFT, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -385,7 +443,7 @@ static void *small_alloc(size_t size, size_t pad, size_t align, int zero, uint32
 
 static void *large_alloc(size_t size, size_t pad, size_t align, int zero, uint32_t stack)
 {
-	if (size > nprof__region_len - pad)
+	if (size + pad > (size_t)total_units << UNIT_SHIFT)
 		return NULL;
 	uint32_t n = (uint32_t)((size + pad + UNIT - 1) >> UNIT_SHIFT);
 	uint32_t au = align > UNIT ? (uint32_t)(align >> UNIT_SHIFT) : 1;
@@ -404,7 +462,7 @@ static void *large_alloc(size_t size, size_t pad, size_t align, int zero, uint32
 
 void *nprof__region_alloc(size_t size, size_t align, int zero, uint32_t stack)
 {
-	if (nprof__region_len == 0 || stack == 0)
+	if (total_units == 0 || stack == 0)
 		return NULL;
 	if (align < 16)
 		align = 16;

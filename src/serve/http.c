@@ -838,15 +838,33 @@ static int daemon_start(struct listener *l, const char *what)
 	return 0;
 }
 
+/* Still nprof's listening socket: open, and not marked as the program's
+ * by fd.c (which it is once the program reopened that number). */
+static int listener_intact(const struct listener *l)
+{
+	return l->fd >= 0 && fcntl(l->fd, F_GETFD) >= 0 &&
+	       !(nprof__fd_known_sigsafe(l->fd) && !nprof__fd_is_internal_sigsafe(l->fd));
+}
+
 static void listener_stop(struct listener *l)
 {
-	/* The gate first: no new connection reaches the daemon, whose stop
-	 * then waits for the requests in progress. The listening socket was
-	 * never the daemon's: we close it, exactly once. */
-	nprof__gate_stop(l);
-	if (l->daemon != NULL) {
-		MHD_stop_daemon(l->daemon);
+	if (nprof__fd_own_lost() || (l->fd >= 0 && !listener_intact(l))) {
+		/* The program closed our descriptors behind libc's back
+		 * (record/fd_own.c): stopping would make libmicrohttpd write to
+		 * its eventfd - now maybe the program's file - or abort, and
+		 * closing would close the program's. Abandon everything. */
+		nprof__fd_own_mark_lost();
 		l->daemon = NULL;
+		l->fd = -1;
+	} else {
+		/* The gate first: no new connection reaches the daemon, whose
+		 * stop then waits for the requests in progress. The listening
+		 * socket was never the daemon's: we close it, exactly once. */
+		nprof__gate_stop(l);
+		if (l->daemon != NULL) {
+			MHD_stop_daemon(l->daemon);
+			l->daemon = NULL;
+		}
 	}
 	if (l->fd >= 0)
 		close(l->fd);
