@@ -58,17 +58,19 @@ every_profile() {
 	PARSED=$((PARSED + 1))
 }
 
-# norm_log FILE: the log's lines with what differs between two runs of the
-# same program anyway (dates, times, PIDs, ports, counters: every number)
-# replaced, sorted (threads and workers log in any order).
+# norm_log FILE [IGNORE]: the log's lines with what differs between two
+# runs of the same program anyway (dates, times, PIDs, ports, counters:
+# every number) replaced, sorted (threads and workers log in any order),
+# without lines matching the extended regex IGNORE (lines that come and
+# go by timing alone).
 norm_log() {
-	sed -E 's/[0-9]+/N/g' "$1" | sort
+	if [ -n "${2:-}" ]; then grep -Ev "$2" "$1"; else cat "$1"; fi | sed -E 's/[0-9]+/N/g' | sort
 }
 
-# same_log NAME BASE NPROF: fails when the run under nprof logged a line
-# that the run without did not (or lost one).
+# same_log NAME BASE NPROF [IGNORE]: fails when the run under nprof logged
+# a line that the run without did not (or lost one).
 same_log() {
-	diff <(norm_log "$2") <(norm_log "$3") >"$T/logdiff" ||
+	diff <(norm_log "$2" "${4:-}") <(norm_log "$3" "${4:-}") >"$T/logdiff" ||
 		fail "$1 logs differ under nprof (< without, > with):
 $(head -30 "$T/logdiff")"
 }
