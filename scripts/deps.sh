@@ -20,6 +20,10 @@ test="$test libclang-rt-14-dev"
 # iproute2 brings up loopback in the test's network namespace; memcached and
 # nginx-light are compared with eu-stack.
 test="$test binutils xz-utils debuginfod libdebuginfod1 iproute2 memcached nginx-light"
+# The real servers of tests/preload/real_*.sh (memcached and nginx-light
+# above) start themselves on their own ports and directories: a system
+# instance started by a package's postinst does not matter.
+test="$test libmemcached-tools wrk mariadb-server mariadb-client sysbench"
 bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb valgrind"
 bench="$bench mariadb-server libc6-dbg"
 

@@ -165,6 +165,29 @@ int nprof__unwind_init(void)
 	return 0;
 }
 
+/*
+ * Calls libunwind with nprof's hook guard raised, restoring both flags
+ * after (calls nest: a handler may interrupt an unwind on its thread).
+ * libunwind takes locks of its own (its memory pools, under sigprocmask)
+ * through pthread_mutex_lock, which resolves to nprof's override. Without
+ * the guard a contended pool lock was recorded into the block profile,
+ * whose capture unwound again and took the same pool lock on the same
+ * thread: a self-deadlock that hung mariadbd and every thread behind it
+ * under a CPU profile with the block profile on
+ * (tests/preload/real_mariadb.sh). Async-signal-safe: two initial-exec
+ * TLS variables.
+ */
+static int guarded_backtrace_sigsafe(unw_backtrace_fn bt, void **buf, int size)
+{
+	int guard = nprof__guard, inside = in_unwind;
+	nprof__guard = 1;
+	in_unwind = 1;
+	int n = bt(buf, size);
+	in_unwind = inside;
+	nprof__guard = guard;
+	return n;
+}
+
 __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int skip)
 {
 	void *buf[NPROF_MAX_FRAMES + 16];
@@ -174,9 +197,7 @@ __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int sk
 	int want = max + skip + 1;
 	if (want > (int)(sizeof buf / sizeof buf[0]))
 		want = (int)(sizeof buf / sizeof buf[0]);
-	in_unwind = 1;
-	int n = bt(buf, want);
-	in_unwind = 0;
+	int n = guarded_backtrace_sigsafe(bt, buf, want);
 	int out = 0;
 	/* buf[0] is this function's own return into the caller. */
 	for (int i = skip + 1; i < n && out < max; i++)
@@ -198,9 +219,7 @@ int nprof__unwind_signal_sigsafe(void *ucontext, uintptr_t *pcs, int max)
 	unw_backtrace_fn bt = __atomic_load_n(&unw_bt, __ATOMIC_ACQUIRE);
 	if (bt == NULL || in_unwind || !loader_lock_ok_sigsafe())
 		return 1;
-	in_unwind = 1;
-	int n = bt(buf, (int)(sizeof buf / sizeof buf[0]));
-	in_unwind = 0;
+	int n = guarded_backtrace_sigsafe(bt, buf, (int)(sizeof buf / sizeof buf[0]));
 	/* Skip the handler's frames and the signal trampoline: the walk
 	 * reaches the interrupted frame, whose address is exactly ip. */
 	int i = 0;
