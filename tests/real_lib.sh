@@ -93,6 +93,10 @@ not_collapsed() {
 		fail "$1: $2/s under nprof vs $3/s without"
 }
 
+# A test stopped by run.sh's timeout still runs lib.sh's cleanup, so that
+# no server outlives it.
+trap 'exit 143' TERM
+
 for need in promtool python3; do
 	command -v $need >/dev/null || fail "$need missing (scripts/deps.sh test installs it)"
 done

@@ -51,6 +51,8 @@ start() {
 	await 10 bash -c "[ \$(wc -w </proc/$pid/task/$pid/children) = 2 ]" ||
 		fail "$name: nginx has no two workers: $(cat /proc/$pid/task/$pid/children)"
 	eval "PID_$name=$pid PORT_$name=$port WORKERS_$name='$(workers $pid)'"
+	# Workers outlive a master killed by cleanup: they are killed too.
+	PIDS+=($(workers $pid))
 }
 
 # load NAME: one wrk round (2 threads, 16 connections, 2 s); prints
