@@ -22,6 +22,10 @@ test="$test libclang-rt-14-dev"
 test="$test binutils xz-utils debuginfod libdebuginfod1 iproute2 memcached nginx-light"
 # the web UI test drives Debian's chromium (playwright-core, tests/ui)
 test="$test chromium"
+# The real servers of tests/preload/real_*.sh (memcached and nginx-light
+# above) start themselves on their own ports and directories: a system
+# instance started by a package's postinst does not matter.
+test="$test libmemcached-tools wrk mariadb-server mariadb-client sysbench"
 bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb valgrind"
 bench="$bench mariadb-server libc6-dbg"
 

@@ -200,6 +200,29 @@ int nprof__unwind_init(void)
 	return 0;
 }
 
+/*
+ * Calls libunwind with nprof's hook guard raised, restoring both flags
+ * after (calls nest: a handler may interrupt an unwind on its thread).
+ * libunwind takes locks of its own (its memory pools, under sigprocmask)
+ * through pthread_mutex_lock, which resolves to nprof's override. Without
+ * the guard a contended pool lock was recorded into the block profile,
+ * whose capture unwound again and took the same pool lock on the same
+ * thread: a self-deadlock that hung mariadbd and every thread behind it
+ * under a CPU profile with the block profile on
+ * (tests/preload/real_mariadb.sh). Async-signal-safe: two initial-exec
+ * TLS variables.
+ */
+static int guarded_backtrace_sigsafe(unw_backtrace_fn bt, void **buf, int size)
+{
+	int guard = nprof__guard, inside = in_unwind;
+	nprof__guard = 1;
+	in_unwind = 1;
+	int n = bt(buf, size);
+	in_unwind = inside;
+	nprof__guard = guard;
+	return n;
+}
+
 __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int skip)
 {
 	void *buf[NPROF_MAX_FRAMES + 16];
@@ -209,9 +232,7 @@ __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int sk
 	int want = max + skip + 1;
 	if (want > (int)(sizeof buf / sizeof buf[0]))
 		want = (int)(sizeof buf / sizeof buf[0]);
-	in_unwind = 1;
-	int n = bt(buf, want);
-	in_unwind = 0;
+	int n = guarded_backtrace_sigsafe(bt, buf, want);
 	int out = 0;
 	/* buf[0] is this function's own return into the caller. */
 	for (int i = skip + 1; i < n && out < max; i++)
@@ -236,6 +257,11 @@ int nprof__unwind_signal_sigsafe(void *ucontext, uintptr_t *pcs, int max)
 	 * trampoline to skip. libunwind only reads the context. */
 	unw_cursor cur;
 	int out = 1;
+	/* The hook guard is raised for the same reason as in
+	 * guarded_backtrace_sigsafe: libunwind's own locks must never be
+	 * recorded by nprof's pthread overrides. */
+	int guard = nprof__guard;
+	nprof__guard = 1;
 	in_unwind = 1;
 	if (init2(&cur, ucontext, UNW_INIT_SIGNAL_FRAME) == 0) {
 		while (out < max && unw_stepf(&cur) > 0) {
@@ -247,5 +273,6 @@ int nprof__unwind_signal_sigsafe(void *ucontext, uintptr_t *pcs, int max)
 		}
 	}
 	in_unwind = 0;
+	nprof__guard = guard;
 	return out;
 }
