@@ -357,9 +357,8 @@ int nprof__heap_foreign(void)
 /* sampled blocks                                                    */
 /* ---------------------------------------------------------------- */
 
-/* The stack id of blocks of nprof's own threads: never a real id, never
- * counted by the heap profile. */
-#define OWN_STACK 0xffffffffu
+/* Blocks of nprof's own threads carry this stack id (heap_int.h). */
+#define OWN_STACK NPROF_REGION_OWN_STACK
 
 /* A block for one of nprof's own threads; NULL: use the real allocator. */
 static void *own_alloc(size_t n, size_t align, int zero)
