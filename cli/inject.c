@@ -20,7 +20,9 @@
  * register and byte is put back exactly and the thread detached: the
  * kernel then restarts the interrupted call as if nothing had happened.
  * A call that returned -EINTR because of our interrupt (epoll_wait, which
- * the kernel never restarts) is rewound to be issued again.
+ * the kernel never restarts) is rewound to be issued again, and so is one
+ * stopped with ERESTART_RESTARTBLOCK (see restored_regs). Signals are
+ * blocked in the thread while it runs our calls.
  *
  * Other threads are never stopped: they keep running, so a lock one of
  * them holds (malloc's, the loader's) is released in its time instead of
@@ -125,22 +127,24 @@ static int find_module(pid_t pid, const char *const *prefixes, const char *exact
 				match = strncmp(base, prefixes[i], strlen(prefixes[i])) == 0;
 		if (!match)
 			continue;
-		if (m->found && strcmp(m->path, file) != 0)
+		if (m->text.hi != 0 && strcmp(m->path, file) != 0)
 			continue;
-		if (!m->found) {
+		/* The file may also be mapped whole elsewhere (libelf reads ELF
+		 * files that way): the load bias is the offset-0 mapping right
+		 * before the executable one. */
+		if (off == 0 && m->text.hi == 0) {
 			snprintf(m->path, sizeof m->path, "%s", file);
 			m->base = lo;
 			m->found = 1;
 		}
-		if (lo < m->base)
-			m->base = lo;
-		if (perms[2] == 'x') {
+		if (perms[2] == 'x' && m->found && m->text.hi == 0 &&
+		    strcmp(m->path, file) == 0) {
 			m->text.lo = lo;
 			m->text.hi = hi;
 		}
 	}
 	fclose(f);
-	return m->found ? 0 : -ENOENT;
+	return m->text.hi != 0 ? 0 : -ENOENT;
 }
 
 struct elf_file {
@@ -290,6 +294,8 @@ static int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
 struct session {
 	pid_t pid, tid;
 	struct user_regs_struct saved;
+	uint64_t sigmask;                /* the thread's blocked signals */
+	int mask_set;                    /* ours is in place of sigmask */
 	unsigned char *xstate;
 	struct iovec xiov;
 	uint64_t scratch;                /* lowest byte of the area we write */
@@ -389,17 +395,19 @@ static int restartable(long nr)
 {
 	switch (nr) {
 	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_write: case SYS_writev:
-	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
-	case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_accept: case SYS_accept4:
-	case SYS_recvfrom: case SYS_recvmsg: case SYS_sendto: case SYS_sendmsg:
-	case SYS_wait4: case SYS_waitid: case SYS_pause: case SYS_futex:
-		return 1;
+	case SYS_accept: case SYS_accept4: case SYS_recvfrom: case SYS_recvmsg:
+	case SYS_sendto: case SYS_sendmsg: case SYS_wait4: case SYS_waitid: case SYS_pause:
+	case SYS_select: case SYS_pselect6:
+		return 2;       /* resumed exactly (ERESTARTSYS / ERESTARTNOHAND) */
+	case SYS_poll: case SYS_ppoll: case SYS_nanosleep: case SYS_clock_nanosleep:
+		return 1;       /* may be re-issued with its timeout (restored_regs) */
 	}
 	return 0;
 }
 
-/* Preference of a thread from its /proc syscall line: 3 blocked in a
- * restartable call, 2 in futex (maybe a lock), 1 running, 0 never. */
+/* Preference of a thread from its /proc syscall line: 3 blocked in a call
+ * resumed exactly, 2 in one re-issued or in futex (maybe a lock),
+ * 1 running, 0 never (epoll_wait: no restart at all, and others). */
 static int thread_score(pid_t pid, pid_t tid)
 {
 	char path[96], line[256];
@@ -416,8 +424,9 @@ static int thread_score(pid_t pid, pid_t tid)
 		return 1;
 	long nr = strtol(line, NULL, 10);
 	if (nr == SYS_futex)
-		return 2;
-	return restartable(nr) ? 3 : 0;
+		return 2;       /* maybe a lock wait: after the others */
+	int r = restartable(nr);
+	return r == 2 ? 3 : r == 1 ? 2 : 0;
 }
 
 static int wait_stop(pid_t tid, int *status)
@@ -458,7 +467,17 @@ static int seize_stop(pid_t tid)
 static struct user_regs_struct restored_regs(const struct session *s)
 {
 	struct user_regs_struct r = s->saved;
-	if ((long)r.orig_rax >= 0 && (long)r.rax == -EINTR) {
+	/*
+	 * A call stopped with ERESTART_RESTARTBLOCK (poll, nanosleep, futex
+	 * with a timeout) would be resumed from the kernel's per-thread
+	 * restart block, but any nanosleep during our calls resets that
+	 * block, and the resumed call would then fail with EINTR. It is
+	 * issued again instead, from its arguments still in the registers:
+	 * an absolute or infinite timeout is unchanged, a relative one
+	 * starts again (the wait lasts longer by what was already waited).
+	 */
+	if ((long)r.orig_rax >= 0 &&
+	    ((long)r.rax == -EINTR || (long)r.rax == -ERESTART_RESTARTBLOCK)) {
 		r.rax = r.orig_rax;
 		r.rip -= 2;
 	}
@@ -473,6 +492,9 @@ static void release(struct session *s, int restore)
 		ptrace(PTRACE_SETREGSET, s->tid, (void *)NT_X86_XSTATE, &s->xiov);
 		ptrace(PTRACE_SETREGS, s->tid, NULL, &r);
 	}
+	if (s->mask_set)
+		ptrace(PTRACE_SETSIGMASK, s->tid, (void *)sizeof s->sigmask, &s->sigmask);
+	s->mask_set = 0;
 	ptrace(PTRACE_DETACH, s->tid, NULL, NULL);
 	s->stopped_ms += ms_since(&s->t0);
 	s->tid = 0;
@@ -536,11 +558,15 @@ static int stop_one(struct session *s, int budget_ms, char *err, size_t errlen)
 		pid_t cand[3][256];
 		int nc[3] = {0, 0, 0};
 		struct dirent *de;
+		/* Tests choose the thread, to put each kind of blocked call
+		 * through the injection; the safety checks still apply. */
+		const char *forced = getenv("NPROF_ATTACH_THREAD");
+		pid_t only = forced ? (pid_t)atoi(forced) : 0;
 		while ((de = readdir(d)) != NULL) {
 			pid_t tid = (pid_t)atoi(de->d_name);
-			if (tid <= 0)
+			if (tid <= 0 || (only && tid != only))
 				continue;
-			int sc = thread_score(s->pid, tid);
+			int sc = only ? 3 : thread_score(s->pid, tid);
 			if (sc > 0 && nc[3 - sc] < 256)
 				cand[3 - sc][nc[3 - sc]++] = tid;
 		}
@@ -590,6 +616,24 @@ static int stop_one(struct session *s, int budget_ms, char *err, size_t errlen)
 						continue;
 					}
 				}
+				/*
+				 * Signals stay blocked in this thread while it runs our
+				 * calls: a handler's sigreturn would reset the kernel's
+				 * restart block and turn the interrupted poll or
+				 * nanosleep into EINTR. Faults stay unblocked: the
+				 * kernel would reset a blocked SIGSEGV's handler.
+				 */
+				uint64_t all = ~(uint64_t)0;
+				all &= ~((1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1)) |
+					 (1ull << (SIGILL - 1)) | (1ull << (SIGFPE - 1)) |
+					 (1ull << (SIGTRAP - 1)));
+				if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof s->sigmask,
+					   &s->sigmask) != 0 ||
+				    ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof all, &all) != 0) {
+					release(s, 0);
+					continue;
+				}
+				s->mask_set = 1;
 				s->scratch = ((s->saved.rsp - RED_ZONE) & ~(uint64_t)15) - SCRATCH;
 				if (mem_read(s->pid, s->scratch, s->scratch_saved, SCRATCH) != 0) {
 					last = "stack not readable";
@@ -659,7 +703,8 @@ static int call(struct session *s, uint64_t fn, uint64_t a1, uint64_t a2, uint64
 				 (unsigned long long)now.rip, (int)s->pid);
 			return -1;
 		}
-		/* The program's own signal: deliver it as it would have been. */
+		/* A signal sent to the thread (blocked ones wait for the
+		 * restore): deliver it as it would have been. */
 		ptrace(PTRACE_CONT, s->tid, NULL, (void *)(long)sig);
 	}
 }
