@@ -506,7 +506,29 @@ static int prepare(struct session *s, pid_t pid, char *err, size_t errlen)
 	static const char *const ld_names[] = {"ld-linux", "ld64.so", "ld-2.", NULL};
 	memset(s, 0, sizeof *s);
 	s->pid = pid;
-	if (find_module(pid, libc_names, NULL, &s->libc) != 0) {
+	int rc = find_module(pid, libc_names, NULL, &s->libc);
+	/* /proc/PID/syscall needs the very rights ptrace needs. */
+	char probe[64];
+	snprintf(probe, sizeof probe, "/proc/%d/syscall", (int)pid);
+	int pfd = open(probe, O_RDONLY | O_CLOEXEC);
+	char junk[256];
+	ssize_t got = pfd >= 0 ? read(pfd, junk, sizeof junk) : -1;
+	int perr = errno;
+	if (pfd >= 0)
+		close(pfd);
+	if (rc == 0 && got < 0 && (perr == EACCES || perr == EPERM))
+		rc = -EACCES;
+	if (rc == -EACCES || rc == -EPERM) {
+		snprintf(err, errlen, "no right to ptrace process %d: run as its user with "
+			 "sysctl kernel.yama.ptrace_scope=0, or as root / with CAP_SYS_PTRACE",
+			 (int)pid);
+		return -EPERM;
+	}
+	if (rc == -ENOENT && kill(pid, 0) != 0 && errno == ESRCH) {
+		snprintf(err, errlen, "no process %d", (int)pid);
+		return -ESRCH;
+	}
+	if (rc != 0) {
 		snprintf(err, errlen, "process %d has no libc.so mapped (statically linked?): "
 			 "nprof can only be loaded into dynamically linked programs", (int)pid);
 		return -ENOEXEC;
