@@ -40,7 +40,8 @@ one_line_refusal "no such process" "^nprof: no process $gone\$" "$NPROF" attach 
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$BUILD/examples/idle" >"$T/idle.out" 2>&1 &
 victim=$!
 PIDS+=("$victim")
-await 10 test "$(stat -c %u "/proc/$victim")" = 65534 || fail "victim not running as nobody"
+as_nobody() { [ "$(stat -c %u "/proc/$victim")" = 65534 ] && grep -q idle "/proc/$victim/comm"; }
+await 10 as_nobody || fail "victim not running as nobody"
 one_line_refusal "another user's process (as daemon)" \
 	"^nprof: no right to ptrace process $victim: .*kernel.yama.ptrace_scope.*CAP_SYS_PTRACE" \
 	setpriv --reuid=daemon --regid=daemon --clear-groups env NPROF_LIB="$LIB" "$NPROF" attach "$victim"
