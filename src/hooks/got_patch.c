@@ -6,7 +6,7 @@
  * them back at detach.
  *
  * How: dl_iterate_phdr walks every loaded module (the executable, libc,
- * every library; not libnprof, the loader or the vDSO); each module's
+ * every library, libnprof itself; not the loader or the vDSO); each module's
  * dynamic relocations (DT_RELA and DT_JMPREL: JUMP_SLOT, GLOB_DAT, and
  * absolute 64-bit pointers) name the symbol a slot holds. A slot naming a
  * function nprof exports has its value replaced by nprof's, atomically
@@ -178,8 +178,10 @@ static int patch_module(struct dl_phdr_info *info, size_t size, void *arg)
 	(void)size;
 	struct walk *w = arg;
 	const char *name = info->dlpi_name ? info->dlpi_name : "";
-	if (info->dlpi_addr == w->self_base && info->dlpi_addr != 0)
-		return 0;
+	/* libnprof itself too: under LD_PRELOAD its own references bind to
+	 * its own definitions, and its arena-served allocations (core.c)
+	 * must be freed by its own free. */
+	(void)w->self_base;
 	if (strstr(name, "/ld-linux") || strstr(name, "linux-vdso") || strstr(name, "/ld64.so"))
 		return 0;
 	const ElfW(Dyn) *dyn = NULL;
