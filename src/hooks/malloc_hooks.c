@@ -240,7 +240,11 @@ static void resolve(void)
 	/* Another allocator preloaded before us owns the global names. */
 	void *self = object_of((void *)resolve);
 	void *global = dlsym(RTLD_DEFAULT, "malloc");
-	foreign_alloc = global != NULL && object_of(global) != self;
+	/* Loaded late by `nprof attach`, the global malloc is libc's, the
+	 * very one after us: not another allocator (got_patch.c binds the
+	 * program's references to ours). */
+	foreign_alloc = global != NULL && object_of(global) != self &&
+			global != dlsym(RTLD_NEXT, "malloc");
 	malloc_fn m = (malloc_fn)pick("malloc", self);
 	calloc_fn c = (calloc_fn)pick("calloc", self);
 	realloc_fn r = (realloc_fn)pick("realloc", self);
