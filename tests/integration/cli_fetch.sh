@@ -40,9 +40,9 @@ ok "token on TCP"
 
 "$NPROF" ps >"$T/ps" || fail "nprof ps"
 cat "$T/ps"
-grep -Eq "^ *$busy +busy +.*/nprof/$busy\.sock +http://127\.0\.0\.1:$port\$" "$T/ps" ||
-	grep -Eq "^ *$busy +busy +.*$busy\.sock" "$T/ps" || fail "ps lacks the busy process"
-grep -Eq "^ *$PID +idle " "$T/ps" || fail "ps lacks the idle process"
+grep -Eq "^ *$busy +[0-9]+ +busy +.*/nprof/$busy\.sock +http://127\.0\.0\.1:$port\$" "$T/ps" ||
+	grep -Eq "^ *$busy +[0-9]+ +busy +.*$busy\.sock" "$T/ps" || fail "ps lacks the busy process"
+grep -Eq "^ *$PID +[0-9]+ +idle " "$T/ps" || fail "ps lacks the idle process"
 kill -9 "$busy"
 wait "$busy" 2>/dev/null
 "$NPROF" ps >"$T/ps2"
