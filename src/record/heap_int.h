@@ -30,10 +30,20 @@
  */
 extern uintptr_t nprof__region_lo;
 extern size_t nprof__region_len;
+/* One byte per 2 MiB chunk of the range: 1 while nprof has it mapped.
+ * Freed chunks below a block still in use are unmapped (they count
+ * against RLIMIT_AS), and the program's own mappings may then land there:
+ * a pointer in such a chunk is the real allocator's, not ours. Only read
+ * once the cheap range test has passed, so unsampled frees never load it. */
+#define NPROF_REGION_CHUNK_SHIFT 21
+extern unsigned char nprof__region_chunk[];
 
 static inline int nprof__region_owns(const void *p)
 {
-	return (uintptr_t)p - nprof__region_lo < nprof__region_len;
+	uintptr_t d = (uintptr_t)p - nprof__region_lo;
+	return d < nprof__region_len &&
+	       __atomic_load_n(&nprof__region_chunk[d >> NPROF_REGION_CHUNK_SHIFT],
+			       __ATOMIC_ACQUIRE) != 0;
 }
 
 /*

@@ -13,8 +13,8 @@
  * used up (then the program's mapping simply stays there and the sampled
  * range stops growing: later samples fall back to the real allocator).
  * free() then tells a sampled pointer from all the
- * others with one subtract-and-compare against two globals (the mapped
- * part only), no lock and no
+ * others with one subtract-and-compare against two globals (the used
+ * part only; then one byte per 2 MiB chunk, see below), no lock and no
  * hash probe: the unsampled majority goes straight to the real free. The
  * block's stack id and requested size live in side tables here, so the
  * program's bytes are never touched and alignment is not disturbed.
@@ -41,7 +41,11 @@
  *     clears memory that may be non-zero.
  *   - Address space is mapped 2 MiB at a time as the bump pointer
  *     advances; a failed mapping (the program's RLIMIT_AS, or its own
- *     mapping in the way) fails that sample only.
+ *     mapping in the way) fails that sample only. Every 2 MiB chunk wholly
+ *     inside a free run is unmapped, at the top or below a live block, and
+ *     its byte in nprof__region_chunk[] cleared: region_owns() reads it, so
+ *     a program mapping that lands in such a hole is never taken for ours.
+ *     Taking a run over a released chunk maps it again.
  *
  * Locking: one mutex, region_lock, taken on every sampled allocation and
  * free (rare at the default rate: about one allocation in 512 KiB). It is
@@ -93,6 +97,10 @@ struct span {
 
 uintptr_t nprof__region_lo;
 size_t nprof__region_len;
+#define CHUNK_UNITS ((uint32_t)(COMMIT_STEP >> UNIT_SHIFT))
+_Static_assert(COMMIT_STEP == (size_t)1 << NPROF_REGION_CHUNK_SHIFT, "chunk size");
+/* Written under region_lock, read by nprof__region_owns() without it. */
+unsigned char nprof__region_chunk[REGION_MAX / COMMIT_STEP];
 /* Stamped on every block (region_lock held); nprof__region_mark() moves
  * it on, so a leak check can tell blocks made after a mark (check.c). */
 static uint16_t region_gen;
@@ -180,6 +188,74 @@ int nprof__region_init(void)
 }
 
 /* ---------------------------------------------------------------- */
+/* 2 MiB chunks: mapped, released, remapped; region_lock held         */
+/* ---------------------------------------------------------------- */
+
+/*
+ * Invariant: a chunk below committed_units is unmapped only while it lies
+ * wholly inside one free run. So every unit of a live run is mapped, and
+ * a chunk only partly covered by a free run is mapped (it holds a live
+ * unit). Nothing here ever munmaps or madvises a chunk not marked ours:
+ * the program may have mapped its own memory there.
+ */
+static int chunk_ours(uint32_t c)
+{
+	return nprof__region_chunk[c] != 0;
+}
+
+static void chunk_mark(uint32_t c, int ours)
+{
+	__atomic_store_n(&nprof__region_chunk[c], (unsigned char)ours, __ATOMIC_RELEASE);
+}
+
+/* Throws away the contents of the mapped parts of [u, u + n). */
+static void discard(uint32_t u, uint32_t n)
+{
+	for (uint32_t end = u + n; u < end;) {
+		uint32_t ce = (u / CHUNK_UNITS + 1) * CHUNK_UNITS;
+		if (ce > end)
+			ce = end;
+		if (chunk_ours(u / CHUNK_UNITS))
+			madvise(unit_addr(u), (size_t)(ce - u) << UNIT_SHIFT, MADV_DONTNEED);
+		u = ce;
+	}
+}
+
+/* Unmaps every chunk wholly inside the free run [u, u + n): freed space
+ * anywhere in the range stops counting against RLIMIT_AS. */
+static void release(uint32_t u, uint32_t n)
+{
+	uint32_t c1 = (u + n) / CHUNK_UNITS;
+	for (uint32_t c = (u + CHUNK_UNITS - 1) / CHUNK_UNITS; c < c1; c++)
+		if (chunk_ours(c)) {
+			chunk_mark(c, 0);
+			munmap(unit_addr(c * CHUNK_UNITS), COMMIT_STEP);
+		}
+}
+
+/* Maps again the released chunks of [u, u + n), about to be used; fails
+ * when the limit or a mapping of the program is in the way. */
+static int remap(uint32_t u, uint32_t n)
+{
+	for (uint32_t c = u / CHUNK_UNITS; (uint64_t)c * CHUNK_UNITS < (uint64_t)u + n; c++) {
+		if (chunk_ours(c))
+			continue;
+		void *want = unit_addr(c * CHUNK_UNITS);
+		void *got = mmap(want, COMMIT_STEP, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (got == MAP_FAILED)
+			return -1;
+		if (got != want) {
+			munmap(got, COMMIT_STEP);
+			return -1;
+		}
+		madvise(got, COMMIT_STEP, MADV_NOHUGEPAGE);
+		chunk_mark(c, 1);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
 /* runs of units; region_lock held                                    */
 /* ---------------------------------------------------------------- */
 
@@ -258,25 +334,24 @@ static void run_free(uint32_t u, uint32_t n, int dirty)
 	}
 	if (u + n == bump_unit) {
 		/* The top of the used range: give the address space back (it
-		 * counts against RLIMIT_AS), keeping the current 2 MiB step. A
-		 * hole is only ever made at the top: one in the middle could be
-		 * taken by a program mapping that free() would then think ours. */
-		uint32_t step = (uint32_t)(COMMIT_STEP >> UNIT_SHIFT);
-		uint32_t keep = (u + step - 1) / step * step;
+		 * counts against RLIMIT_AS), keeping the current 2 MiB step.
+		 * Below the top, release() unmaps whole free chunks. */
+		uint32_t keep = (u + CHUNK_UNITS - 1) / CHUNK_UNITS * CHUNK_UNITS;
 		bump_unit = u;
 		/* Fresh units must read as zero (calloc relies on it). */
 		if (dirty && keep > u)
-			madvise(unit_addr(u), (size_t)(keep - u) << UNIT_SHIFT, MADV_DONTNEED);
+			discard(u, keep - u);
 		if (keep < committed_units) {
 			__atomic_store_n(&nprof__region_len, (size_t)keep << UNIT_SHIFT,
 					 __ATOMIC_RELEASE);
-			munmap(unit_addr(keep), (size_t)(committed_units - keep) << UNIT_SHIFT);
+			release(keep, committed_units - keep);
 			committed_units = keep;
 		}
 		return;
 	}
+	release(u, n);
 	if (dirty && dirty_bytes + ((size_t)n << UNIT_SHIFT) > DIRTY_MAX) {
-		madvise(unit_addr(u), (size_t)n << UNIT_SHIFT, MADV_DONTNEED);
+		discard(u, n);
 		dirty = 0;
 	}
 	bin_insert(u, n, dirty);
@@ -341,6 +416,8 @@ static int commit_to(uint32_t end)
 	}
 	/* Sampled blocks are sparse: huge pages would inflate RSS. */
 	madvise(got, len, MADV_NOHUGEPAGE);
+	for (uint32_t c = committed_units / CHUNK_UNITS; c < to / CHUNK_UNITS; c++)
+		chunk_mark(c, 1);
 	committed_units = to;
 	__atomic_store_n(&nprof__region_len, (size_t)to << UNIT_SHIFT, __ATOMIC_RELEASE);
 	return 0;
@@ -366,11 +443,18 @@ static uint32_t run_alloc(uint32_t n, uint32_t au, int *dirty)
 			uint32_t have = spans[u].nunits;
 			*dirty = spans[u].dirty;
 			bin_take(u);
+			if (remap(u, n) < 0) {
+				/* Put it back as it was; try fresh space. */
+				release(u, have);
+				bin_insert(u, have, *dirty);
+				goto fresh;
+			}
 			if (have > n)
 				bin_insert(u + n, have - n, *dirty);
 			return u;
 		}
 	}
+fresh:;
 	/* Fresh address space; alignment gaps become free runs. Alignment is
 	 * of the address, so counted from unit 0 of the address space. */
 	uint64_t a = au > 1 ? au : 1, first = nprof__region_lo >> UNIT_SHIFT;
