@@ -54,6 +54,7 @@ struct nprof_config {
 	double snapshot_s;      /* seconds between background snapshots */
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
+	int no_sample_running;  /* NPROF_SAMPLE_RUNNING=0: never signal a thread */
 	int follow_fork;        /* NPROF_FOLLOW_FORK: 1 (default) = forked workers start their own */
 	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
 	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */
@@ -514,6 +515,15 @@ void nprof__cpu_thread_start(void);
 void nprof__cpu_sigprof_taken(void);
 /* After fork in the child: drop profile state (timers are not inherited). */
 void nprof__cpu_forget(void);
+
+/* record/threads_sample.c: the signal that samples running threads for
+ * the thread dumps. Called by the sigaction/signal overrides: the program
+ * set a disposition for `sig` (nprof stops using it if it is that
+ * signal); and, for a query, tells the program SIG_DFL rather than
+ * nprof's handler in *old. */
+struct sigaction;
+void nprof__threads_sample_sig_taken(int sig);
+void nprof__threads_sample_hide(int sig, struct sigaction *old);
 /* CPU samples dropped because the sample log was full, all time. */
 long nprof__cpu_dropped(void);
 
@@ -726,6 +736,7 @@ enum {
 #define NPROF_TI_NOSTACK_TIME 0x08     /* dump deadline reached before this one */
 #define NPROF_TI_NOSTACK_OTHER 0x10    /* blocked outside a system call, stopped, ... */
 #define NPROF_TI_SELF 0x20             /* the collecting thread itself */
+#define NPROF_TI_SAMPLED 0x80          /* running: stack taken by a signal (threads_sample.c) */
 #define NPROF_TI_GONE 0x40             /* exited during the dump (internal) */
 
 /* One thread as a dump saw it. */
