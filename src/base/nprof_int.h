@@ -770,14 +770,19 @@ struct nprof_thread_set {
 
 /*
  * Lists every thread of the process but nprof's own, with its wait
- * reason and (when want_stacks) its stack, without sending any signal:
- * blocked threads are unwound from outside (stackwalk.c), running ones are
- * looked at again a few times and else listed without a stack. Bounded in
- * time; threads that exit meanwhile are counted, not listed. One
- * collection at a time (later callers wait). Returns 0 or a negative errno;
- * free the set with nprof__threads_set_free(). Not for signal handlers.
+ * reason and (with NPROF_COLLECT_STACKS) its stack: blocked threads are
+ * unwound from outside (stackwalk.c), without any signal; running ones are
+ * looked at again a few times, then (with NPROF_COLLECT_SAMPLE, asked for
+ * by the dumps a person requests, never by the periodic snapshots and the
+ * trace) sampled by one signal each (threads_sample.c), else listed with
+ * the pseudo frame [running]. Bounded in time; threads that exit meanwhile
+ * are counted, not listed. One collection at a time (later callers wait).
+ * Returns 0 or a negative errno; free the set with
+ * nprof__threads_set_free(). Not for signal handlers.
  */
-int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks);
+#define NPROF_COLLECT_STACKS 1
+#define NPROF_COLLECT_SAMPLE 2
+int nprof__threads_collect(struct nprof_thread_set *s, int what);
 void nprof__threads_set_free(struct nprof_thread_set *s);
 
 /* The pthread_create wrapper's part (preload.c). In the creating thread:

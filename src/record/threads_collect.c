@@ -466,8 +466,10 @@ static void look_all(struct look_job *j)
 		look_at(j, j->tids[i], &j->out[i]);
 }
 
-int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks)
+int nprof__threads_collect(struct nprof_thread_set *s, int what)
 {
+	int want_stacks = (what & NPROF_COLLECT_STACKS) != 0;
+	int sample = want_stacks && (what & NPROF_COLLECT_SAMPLE);
 	memset(s, 0, sizeof *s);
 	int guard = nprof__guard;
 	nprof__guard = 1;
@@ -588,7 +590,7 @@ int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks)
 				 * itself (threads_sample.c says when it is sent).
 				 * Failing that, one pseudo frame, so that the thread
 				 * counts in every profile. */
-				if (want_stacks && nprof__mono_ns() < deadline) {
+				if (sample && nprof__mono_ns() < deadline) {
 					tdir = openat(taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
 					n = nprof__threads_sample_running(tdir, tid, pcs,
 									  NPROF_MAX_FRAMES);
