@@ -444,7 +444,7 @@ static void collect_threads(struct findings *f, const struct mark *m, struct sym
 		nanosleep(&ts, NULL);
 	}
 	struct nprof_thread_set set;
-	if (nprof__threads_collect(&set, 1) < 0)
+	if (nprof__threads_collect(&set, NPROF_COLLECT_STACKS | NPROF_COLLECT_SAMPLE) < 0)
 		return;
 	for (size_t i = 0; i < set.n; i++) {
 		const struct nprof_thread_info *ti = &set.t[i];

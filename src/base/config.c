@@ -179,6 +179,8 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 			c->dump_signal = s;
 	} else if (strcmp(key, "attach") == 0) {
 		c->attached = strcmp(v, "1") == 0;
+	} else if (strcmp(key, "sample_running") == 0) {
+		c->no_sample_running = strcmp(v, "0") == 0 || strcmp(v, "false") == 0;
 	} else if (strcmp(key, "expose_cmdline") == 0) {
 		c->expose_cmdline = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
 	} else if (strcmp(key, "follow_fork") == 0) {
@@ -206,7 +208,7 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 static const char *const keys[] = {
 	"http", "socket", "token", "out", "heap_rate", "block_rate", "mutex_fraction",
 	"cpu_hz", "snapshot", "dump_signal", "expose_cmdline", "arena_mb", "follow_fork",
-	"debuginfod", "debuginfod_ms", "debug_dirs",
+	"debuginfod", "debuginfod_ms", "debug_dirs", "sample_running",
 };
 
 void nprof__core_configure(const char *config)

@@ -54,6 +54,7 @@ struct nprof_config {
 	double snapshot_s;      /* seconds between background snapshots */
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
+	int no_sample_running;  /* NPROF_SAMPLE_RUNNING=0: never signal a thread */
 	int follow_fork;        /* NPROF_FOLLOW_FORK: 1 (default) = forked workers start their own */
 	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
 	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */
@@ -514,6 +515,15 @@ void nprof__cpu_thread_start(void);
 void nprof__cpu_sigprof_taken(void);
 /* After fork in the child: drop profile state (timers are not inherited). */
 void nprof__cpu_forget(void);
+
+/* record/threads_sample.c: the signal that samples running threads for
+ * the thread dumps. Called by the sigaction/signal overrides: the program
+ * set a disposition for `sig` (nprof stops using it if it is that
+ * signal); and, for a query, tells the program SIG_DFL rather than
+ * nprof's handler in *old. */
+struct sigaction;
+void nprof__threads_sample_sig_taken(int sig);
+void nprof__threads_sample_hide(int sig, struct sigaction *old);
 /* CPU samples dropped because the sample log was full, all time. */
 long nprof__cpu_dropped(void);
 
@@ -726,6 +736,7 @@ enum {
 #define NPROF_TI_NOSTACK_TIME 0x08     /* dump deadline reached before this one */
 #define NPROF_TI_NOSTACK_OTHER 0x10    /* blocked outside a system call, stopped, ... */
 #define NPROF_TI_SELF 0x20             /* the collecting thread itself */
+#define NPROF_TI_SAMPLED 0x80          /* running: stack taken by a signal (threads_sample.c) */
 #define NPROF_TI_GONE 0x40             /* exited during the dump (internal) */
 
 /* One thread as a dump saw it. */
@@ -759,14 +770,19 @@ struct nprof_thread_set {
 
 /*
  * Lists every thread of the process but nprof's own, with its wait
- * reason and (when want_stacks) its stack, without sending any signal:
- * blocked threads are unwound from outside (stackwalk.c), running ones are
- * looked at again a few times and else listed without a stack. Bounded in
- * time; threads that exit meanwhile are counted, not listed. One
- * collection at a time (later callers wait). Returns 0 or a negative errno;
- * free the set with nprof__threads_set_free(). Not for signal handlers.
+ * reason and (with NPROF_COLLECT_STACKS) its stack: blocked threads are
+ * unwound from outside (stackwalk.c), without any signal; running ones are
+ * looked at again a few times, then (with NPROF_COLLECT_SAMPLE, asked for
+ * by the dumps a person requests, never by the periodic snapshots and the
+ * trace) sampled by one signal each (threads_sample.c), else listed with
+ * the pseudo frame [running]. Bounded in time; threads that exit meanwhile
+ * are counted, not listed. One collection at a time (later callers wait).
+ * Returns 0 or a negative errno; free the set with
+ * nprof__threads_set_free(). Not for signal handlers.
  */
-int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks);
+#define NPROF_COLLECT_STACKS 1
+#define NPROF_COLLECT_SAMPLE 2
+int nprof__threads_collect(struct nprof_thread_set *s, int what);
 void nprof__threads_set_free(struct nprof_thread_set *s);
 
 /* The pthread_create wrapper's part (preload.c). In the creating thread:

@@ -142,7 +142,12 @@ NPROF_API int sigaction(int sig, const struct sigaction *act, struct sigaction *
 		nprof__cpu_sigprof_taken();
 		errno = saved;
 	}
-	return real_sigaction(sig, act, old);
+	if (act != NULL && !nprof__guard)
+		nprof__threads_sample_sig_taken(sig);
+	int rc = real_sigaction(sig, act, old);
+	if (rc == 0 && !nprof__guard)
+		nprof__threads_sample_hide(sig, old);
+	return rc;
 }
 
 NPROF_API sighandler_t signal(int sig, sighandler_t handler)
@@ -154,5 +159,15 @@ NPROF_API sighandler_t signal(int sig, sighandler_t handler)
 		nprof__cpu_sigprof_taken();
 		errno = saved;
 	}
-	return real_signal(sig, handler);
+	if (!nprof__guard)
+		nprof__threads_sample_sig_taken(sig);
+	sighandler_t old = real_signal(sig, handler);
+	if (old != SIG_ERR && !nprof__guard) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = old;
+		nprof__threads_sample_hide(sig, &sa);
+		old = sa.sa_handler;
+	}
+	return old;
 }

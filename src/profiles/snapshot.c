@@ -269,7 +269,7 @@ struct nprof_snap *nprof__snap_take(void)
 	int listed = 0;
 
 	struct nprof_thread_set ts;
-	if (nprof__threads_collect(&ts, 1) == 0) {
+	if (nprof__threads_collect(&ts, NPROF_COLLECT_STACKS) == 0) {
 		for (size_t i = 0; i < ts.n; i++) {
 			const struct nprof_thread_info *ti = &ts.t[i];
 			/* A thread nprof saw begin its wait less than STUCK_NS

@@ -461,7 +461,7 @@ void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
 	static const int plus[1] = {1}, delta[2] = {1, -1};
 	struct nprof_thread_set s[2];
-	int rc = nprof__threads_collect(&s[0], 1);
+	int rc = nprof__threads_collect(&s[0], NPROF_COLLECT_STACKS | NPROF_COLLECT_SAMPLE);
 	if (rc < 0) {
 		nprof__reply_error(rep, 500, "nprof: cannot list the threads: %s", strerror(-rc));
 		return;
@@ -475,7 +475,7 @@ void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep)
 			nprof__threads_set_free(&s[1]);
 			return;
 		}
-		rc = nprof__threads_collect(&s[0], 1);
+		rc = nprof__threads_collect(&s[0], NPROF_COLLECT_STACKS | NPROF_COLLECT_SAMPLE);
 		if (rc < 0) {
 			nprof__threads_set_free(&s[1]);
 			nprof__reply_error(rep, 500, "nprof: cannot list the threads: %s", strerror(-rc));
@@ -615,7 +615,7 @@ static void *dump_thread(void *unused)
 		struct nprof_thread_set s;
 		nprof__buf_printf(&b, "nprof: thread dump of pid %d (signal %d)\n\n", (int)getpid(),
 				  nprof__cfg.dump_signal);
-		if (nprof__threads_collect(&s, 1) == 0) {
+		if (nprof__threads_collect(&s, NPROF_COLLECT_STACKS | NPROF_COLLECT_SAMPLE) == 0) {
 			write_debug2(&b, &s);
 			nprof__threads_set_free(&s);
 		} else {

@@ -424,7 +424,7 @@ static void tick(struct trace *t, DIR *dir, int n)
 static void dump(struct trace *t)
 {
 	struct nprof_thread_set set;
-	if (nprof__threads_collect(&set, 1) != 0)
+	if (nprof__threads_collect(&set, NPROF_COLLECT_STACKS) != 0)
 		return;
 	for (size_t i = 0; i < set.n; i++) {
 		struct track *k = track_find(t, set.t[i].tid);

@@ -17,8 +17,8 @@
  * collections and guards that table and stackwalk.c's caches. Lock order:
  * dump_lock, then the registry's lock (threads.c), then stacks/arena.
  *
- * Signals: nothing here runs in a signal handler, and nothing here sends
- * one. Everything may allocate (arena; libdw and opendir through malloc,
+ * Signals: nothing here runs in a signal handler. The only signal sent is
+ * threads_sample.c's, to a thread still running after the re-looks. Everything may allocate (arena; libdw and opendir through malloc,
  * with the hook guard raised).
  */
 #include "threads_int.h"
@@ -466,8 +466,10 @@ static void look_all(struct look_job *j)
 		look_at(j, j->tids[i], &j->out[i]);
 }
 
-int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks)
+int nprof__threads_collect(struct nprof_thread_set *s, int what)
 {
+	int want_stacks = (what & NPROF_COLLECT_STACKS) != 0;
+	int sample = want_stacks && (what & NPROF_COLLECT_SAMPLE);
 	memset(s, 0, sizeof *s);
 	int guard = nprof__guard;
 	nprof__guard = 1;
@@ -583,12 +585,25 @@ int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks)
 					ti.flags |= NPROF_TI_NOSTACK_TIME;
 				}
 			} else if (have_sys && ks.running) {
-				/* Still running after the re-looks: one pseudo frame,
-				 * so that the thread counts in every profile. */
-				ti.flags |= NPROF_TI_NOSTACK_RUNNING;
-				if (want_stacks) {
-					pcs[0] = NPROF_PC_RUNNING;
-					n = 1;
+				/* Still running after the re-looks: it is not in a
+				 * system call, so one signal can make it unwind
+				 * itself (threads_sample.c says when it is sent).
+				 * Failing that, one pseudo frame, so that the thread
+				 * counts in every profile. */
+				if (sample && nprof__mono_ns() < deadline) {
+					tdir = openat(taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
+					n = nprof__threads_sample_running(tdir, tid, pcs,
+									  NPROF_MAX_FRAMES);
+					n = nprof__threads_strip_self(pcs, n, 0);
+				}
+				if (n > 0) {
+					ti.flags |= NPROF_TI_SAMPLED;
+				} else {
+					ti.flags |= NPROF_TI_NOSTACK_RUNNING;
+					if (want_stacks) {
+						pcs[0] = NPROF_PC_RUNNING;
+						n = 1;
+					}
 				}
 			} else if (want_stacks) {
 				ti.flags |= NPROF_TI_NOSTACK_OTHER;

@@ -219,4 +219,15 @@ int nprof__walk_remote(uintptr_t sp, uintptr_t pc, uintptr_t *pcs, int max, int 
 /* Forgets libdw state (after fork in the child: nothing is freed). */
 void nprof__walk_forget(void);
 
+/*
+ * threads_sample.c: the stack of the running thread `tid` (its task
+ * directory `tdir`, an O_PATH descriptor), taken by one signal whose
+ * handler unwinds the interrupted context. Sends it only if the thread is
+ * runnable in user mode (not in a system call) and does not block the
+ * signal; waits at most 20 ms. Returns the frames stored (leaf pc + 1,
+ * then return addresses), or 0 when the thread was not or could not be
+ * sampled. Dump lock held.
+ */
+int nprof__threads_sample_running(int tdir, pid_t tid, uintptr_t *pcs, int max);
+
 #endif /* NPROF_THREADS_INT_H */
