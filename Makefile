@@ -5,7 +5,7 @@
 #   make demo       the quick start: a leaking service diagnosed under nprof
 #   make bench      overhead against the anchors, as ratios
 #   make install PREFIX=/usr/local
-#   make SANITIZER=address|undefined|thread check   unit tests under a sanitizer
+#   make SANITIZER=address|undefined|thread check   what can run under a sanitizer
 #
 # libunwind is not linked: it is dlopen()ed with RTLD_LOCAL at start so its
 # exported backtrace()/_Unwind_* never replace the host's (docs/safety.md, *Symbols*).
@@ -23,8 +23,17 @@ CLI_PKGS := libcurl zlib
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS  ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -fno-omit-frame-pointer -pthread -D_GNU_SOURCE -Iinclude
+# SAN: compile and link flags of the sanitized parts (library, CLI, unit
+# tests, linked_* test programs); empty in a normal build.
 ifneq ($(SANITIZER),)
-BASE_CFLAGS += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
+SAN := -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
+BASE_CFLAGS += $(SAN)
+endif
+# gcc's ThreadSanitizer does not model atomic_thread_fence and says so as
+# an error; the fenced fields are atomics themselves (a seqlock), so TSan
+# still sees every access: silence that note where the compiler has it.
+ifeq ($(SANITIZER),thread)
+BASE_CFLAGS += $(shell $(CC) -Werror -Wno-tsan -x c -c -o /dev/null /dev/null 2>/dev/null && echo -Wno-tsan)
 endif
 # src/ is one folder per layer (docs/internals/README.md); each is on the
 # include path so a file names a header by its base name.
@@ -40,6 +49,10 @@ pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 LIB_SRCS := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(LAYERS)))))
 LIB_HDRS := $(sort $(wildcard src/*/*.h))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+# The web UI's files, compiled into the library as gzipped arrays.
+UI_FILES := ui/src/index.html ui/src/app.css ui/src/app.js \
+	ui/vendor/uplot/uPlot.iife.min.js ui/vendor/uplot/uPlot.min.css
+LIB_OBJS += $(BUILD)/obj/serve/ui_assets.o
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 CLI_OBJS := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
 EX_SRCS  := $(sort $(wildcard examples/*.c))
@@ -48,15 +61,21 @@ EX_CXX   := $(sort $(wildcard examples/*.cc))
 EX_BINS  += $(patsubst examples/%.cc,$(BUILD)/examples/%,$(EX_CXX))
 UT_SRCS  := $(sort $(wildcard tests/unit/*.c))
 UT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UT_SRCS))
-TP_SRCS  := $(sort $(wildcard tests/programs/*.c))
+TP_SRCS  := $(sort $(filter-out tests/programs/shim_%.c,$(wildcard tests/programs/*.c)))
 TP_BINS  := $(patsubst tests/programs/%.c,$(BUILD)/tests/programs/%,$(TP_SRCS))
+# shim_*.c: small preloadable libraries tests put beside libnprof.so.
+TP_BINS  += $(patsubst tests/programs/%.c,$(BUILD)/tests/programs/%.so,\
+	      $(wildcard tests/programs/shim_*.c))
 TP_CXX   := $(sort $(wildcard tests/programs/*.cc))
 TP_BINS  += $(patsubst tests/programs/%.cc,$(BUILD)/tests/programs/%,$(TP_CXX))
 
 DEPS_STAMP := $(BUILD)/.deps-build
 
 .PHONY: all check unit demo bench install clean deps deps-test fuzz
-all: $(BUILD)/libnprof.so $(BUILD)/libnprof.a $(BUILD)/nprof $(EX_BINS) $(TP_BINS)
+# Leak checks in test frameworks (cmocka, Check): linked with -lnprof.
+LC_BINS  := $(BUILD)/examples/leakcheck/cmocka_suite $(BUILD)/examples/leakcheck/check_suite
+
+all: $(BUILD)/libnprof.so $(BUILD)/libnprof.a $(BUILD)/nprof $(EX_BINS) $(TP_BINS) $(LC_BINS)
 
 $(DEPS_STAMP): scripts/deps.sh
 	@mkdir -p $(BUILD)
@@ -71,8 +90,26 @@ $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) include/nprof.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) $(CFLAGS) $(call pc_cflags,$(PKGS)) -c $< -o $@
 
-$(BUILD)/libnprof.so: $(LIB_OBJS) src/libnprof.map
-	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,--version-script=src/libnprof.map \
+$(BUILD)/gen/ui_assets.c: scripts/ui-embed.sh $(UI_FILES)
+	@mkdir -p $(@D)
+	scripts/ui-embed.sh $@ $(UI_FILES)
+
+$(BUILD)/obj/serve/ui_assets.o: $(BUILD)/gen/ui_assets.c src/serve/ui_int.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+# Under a sanitizer the shared library is built from the archive whose libc
+# overrides are local (UNIT_LIB, below): the linked library with its hooks
+# off, for linked_* programs; a sanitizer runtime owns those functions.
+ifneq ($(SANITIZER),)
+SO_INPUT := -Wl,--whole-archive $(BUILD)/libnprof-unit.a -Wl,--no-whole-archive
+SO_DEPS  := $(BUILD)/libnprof-unit.a
+else
+SO_INPUT := $(LIB_OBJS)
+SO_DEPS  := $(LIB_OBJS)
+endif
+$(BUILD)/libnprof.so: $(SO_DEPS) src/libnprof.map
+	$(CC) $(SAN) -shared -o $@ $(SO_INPUT) -Wl,--version-script=src/libnprof.map \
 	  -Wl,-z,now -Wl,-soname,libnprof.so $(call pc_libs,$(PKGS)) -ldl -lm -pthread
 
 $(BUILD)/libnprof.a: $(LIB_OBJS)
@@ -83,7 +120,7 @@ $(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) include/nprof.h | $(DEPS_STAMP)
 	$(CC) $(BASE_CFLAGS) -Icli $(CFLAGS) $(call pc_cflags,$(CLI_PKGS)) -c $< -o $@
 
 $(BUILD)/nprof: $(CLI_OBJS)
-	$(CC) -o $@ $(CLI_OBJS) $(call pc_libs,$(CLI_PKGS))
+	$(CC) $(SAN) -o $@ $(CLI_OBJS) $(call pc_libs,$(CLI_PKGS))
 
 # Examples and test programs are built as users ship: -O2 -g, no nprof
 # linked, unless their name starts with "linked_" (they use -lnprof).
@@ -95,10 +132,24 @@ $(BUILD)/examples/%: examples/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $<
 
-$(BUILD)/tests/programs/linked_%: tests/programs/linked_%.c $(BUILD)/libnprof.so
+$(BUILD)/examples/leakcheck/cmocka_suite: examples/leakcheck/cmocka_suite.c $(BUILD)/libnprof.so
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -Iinclude -o $@ $< \
+	  -L$(BUILD) -lnprof -Wl,-rpath,$(abspath $(BUILD)) $(call pc_libs,cmocka)
+
+$(BUILD)/examples/leakcheck/check_suite: examples/leakcheck/check_suite.c $(BUILD)/libnprof.so
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -Iinclude $(call pc_cflags,check) -o $@ $< \
+	  -L$(BUILD) -lnprof -Wl,-rpath,$(abspath $(BUILD)) $(call pc_libs,check)
+
+$(BUILD)/tests/programs/linked_%: tests/programs/linked_%.c $(BUILD)/libnprof.so
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread $(SAN) -Iinclude -o $@ $< \
 	  -L$(BUILD) -lnprof -Wl,-rpath,$(abspath $(BUILD))
+
+$(BUILD)/tests/programs/shim_%.so: tests/programs/shim_%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/programs/%: tests/programs/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -128,11 +179,16 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_LIB) tests/unit/unit.h
 	$(CC) $(BASE_CFLAGS) $(LAYER_INC) -Itests/unit $(CFLAGS) $(call pc_cflags,$(PKGS)) -o $@ $< \
 	  $(UNIT_LIB) $(call pc_libs,$(PKGS)) -ldl -lm
 
-# Under a sanitizer only the unit tests run: the preload and integration
-# tests load libnprof.so into programs, which a sanitizer runtime forbids.
+# Under a sanitizer (README, "Sanitizers"): the unit tests, the sanitized
+# CLI against programs that preload the plain library (built first in
+# build/, named by NPROF_LIB), and the linked programs whose tests need no
+# libc hook. Preloading into a sanitized process is refused by its runtime.
+SAN_TESTS := tests/unit/ cli_ cpu_linked socket_cmdline out_dir
 ifneq ($(SANITIZER),)
-check: $(UT_BINS)
-	@BUILD=$(BUILD) tests/run.sh unit
+check: all $(UT_BINS)
+	@$(MAKE) --no-print-directory SANITIZER= BUILD=build all
+	@scripts/deps.sh test
+	@BUILD=$(BUILD) NPROF_LIB=$(abspath build/libnprof.so) TEST_TIMEOUT=600 tests/run.sh $(SAN_TESTS)
 else
 check: all $(UT_BINS)
 	@scripts/deps.sh test

@@ -180,6 +180,17 @@ int nprof_cli_get(struct nprof_target *t, const char *path_and_query,
 /* Commands (one file each)                                             */
 /* ------------------------------------------------------------------ */
 
+/* run.c, shared with check.c: where libnprof.so is (prints why not and
+ * returns -1), whether LD_PRELOAD can hold its path, and prepending it to
+ * LD_PRELOAD (0, or -1 with errno). */
+int nprof_cli_find_library(char *out, size_t len);
+int nprof_cli_usable_in_preload(const char *p);
+int nprof_cli_prepend_preload(const char *lib);
+
+/* check.c: `nprof check [options] -- CMD ARGS...` (leak checks). */
+extern const char nprof_cli_check_usage[];
+int nprof_cli_cmd_check(int argc, char **argv);
+
 extern const char nprof_cli_run_usage[];
 extern const char nprof_cli_fetch_usage[];
 extern const char nprof_cli_ps_usage[];
@@ -203,5 +214,9 @@ extern const char nprof_cli_leaks_usage[];
 extern const char nprof_cli_watch_usage[];
 int nprof_cli_cmd_leaks(int argc, char **argv);
 int nprof_cli_cmd_watch(int argc, char **argv);
+
+/* ui.c: `nprof ui PID|URL`, a local proxy to the process's web UI. */
+extern const char nprof_cli_ui_usage[];
+int nprof_cli_cmd_ui(int argc, char **argv);
 
 #endif /* NPROF_CLI_H */

@@ -24,6 +24,8 @@ struct command {
 static const struct command commands[] = {
 	{"run", nprof_cli_cmd_run, nprof_cli_run_usage,
 	 "run a program with nprof preloaded"},
+	{"check", nprof_cli_cmd_check, nprof_cli_check_usage,
+	 "run a program and report the threads, fds and heap it leaked"},
 	{"ps", nprof_cli_cmd_ps, nprof_cli_ps_usage,
 	 "list the processes that have nprof loaded"},
 	{"fetch", nprof_cli_cmd_fetch, nprof_cli_fetch_usage,
@@ -38,6 +40,8 @@ static const struct command commands[] = {
 	 "the functions that account for most of a profile"},
 	{"diff", nprof_cli_cmd_diff, nprof_cli_diff_usage,
 	 "what changed between two saved profiles, by function"},
+	{"ui", nprof_cli_cmd_ui, nprof_cli_ui_usage,
+	 "serve a process's web UI on a local port (proxy to its socket)"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -9,6 +9,14 @@
  * owner's business and racing a restarting service for it is not ours.
  * A live PID is not enough when PIDs are recycled, so a socket that
  * refuses connections (no listener) is skipped too.
+ *
+ * The HTTP address is asked of the process itself: every answer on its
+ * socket carries X-Nprof-Http when it serves TCP (a program that rewrites
+ * its process title, as redis and nginx do, overwrites the environment,
+ * which is read only when the process does not answer). A forked worker
+ * has no TCP listener of its own: it is reached through its nearest
+ * ancestor's, with ?pid=. The list is a tree: each process under its
+ * parent.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,13 +36,15 @@
 const char nprof_cli_ps_usage[] =
 	"usage: nprof ps\n"
 	"\n"
-	"Lists the processes that have nprof loaded: PID, COMMAND, the unix\n"
-	"socket that `nprof fetch PID ...` uses, and the HTTP endpoint when the\n"
-	"process was started with NPROF_HTTP (readable for your own processes\n"
-	"only; '-' otherwise). Root sees every user's processes.\n";
+	"Lists the processes that have nprof loaded as a tree: PID, PPID,\n"
+	"COMMAND, the unix socket that `nprof fetch PID ...` uses, and the HTTP\n"
+	"endpoint (asked of the process; a forked worker is reached through its\n"
+	"parent's endpoint with ?pid=PID). '-' when there is none. Root sees\n"
+	"every user's processes.\n";
 
 struct entry {
-	long pid;
+	long pid, ppid;
+	int depth;
 	char comm[32];
 	char socket[NPROF_SOCK_PATH_MAX];
 	char http[160];
@@ -77,11 +89,90 @@ static void read_comm(long pid, char *out, size_t len)
 	fclose(f);
 }
 
-/* "http://127.0.0.1:6060" from the NPROF_HTTP the process started with. */
-static void read_http(long pid, char *out, size_t len)
+/* The X-Nprof-Http header of an answer over the socket at `path`, within
+ * a second; 0 when found (maybe empty: no TCP listener), -1 when the
+ * process did not answer. */
+static int ask_http(const char *path, char *out, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static const char req[] = "HEAD /debug/pprof/ HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	char buf[4096];
+	size_t got = 0;
+	int fd;
+
+	out[0] = '\0';
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return -1;
+	}
+	while (got + 1 < sizeof(buf)) {
+		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+	}
+	close(fd);
+	buf[got] = '\0';
+	if (strncmp(buf, "HTTP/", 5) != 0)
+		return -1;
+	for (char *h = strstr(buf, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
+		if (strncasecmp(h + 2, "X-Nprof-Http:", 13) == 0) {
+			char *v = h + 15, *e = strstr(v, "\r\n");
+			while (*v == ' ')
+				v++;
+			if (e && e > v)
+				snprintf(out, len, "http://%.*s", (int)(e - v), v);
+			break;
+		}
+	}
+	return 0;
+}
+
+static long read_ppid(long pid)
+{
+	char path[64], buf[512];
+	FILE *f;
+	size_t n;
+	long ppid = 0;
+	char *rp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	if (!rp || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
+/* "http://127.0.0.1:6060": asked of the process, else from the NPROF_HTTP
+ * it started with. */
+static void read_http(long pid, const char *sock, char *out, size_t len)
 {
 	char v[128];
 
+	if (ask_http(sock, out, len) == 0) {
+		if (!out[0])
+			snprintf(out, len, "-");
+		return;
+	}
 	snprintf(out, len, "-");
 	if (nprof_cli_proc_getenv((pid_t)pid, "NPROF_HTTP", v, sizeof(v)) != 0 || !v[0])
 		return;
@@ -136,7 +227,9 @@ static void scan_dir(const char *dir, void *arg)
 		e->pid = pid;
 		snprintf(e->socket, sizeof(e->socket), "%s", path);
 		read_comm(pid, e->comm, sizeof(e->comm));
-		read_http(pid, e->http, sizeof(e->http));
+		e->ppid = read_ppid(pid);
+		e->depth = 0;
+		read_http(pid, path, e->http, sizeof(e->http));
 next:;
 	}
 	closedir(d);
@@ -147,6 +240,77 @@ static int by_pid(const void *a, const void *b)
 	long x = ((const struct entry *)a)->pid, y = ((const struct entry *)b)->pid;
 
 	return (x > y) - (x < y);
+}
+
+static struct entry *find(struct table *t, long pid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->e[i].pid == pid)
+			return &t->e[i];
+	return NULL;
+}
+
+/* The nearest listed ancestor of e (through unlisted processes too). */
+static struct entry *ancestor(struct table *t, const struct entry *e)
+{
+	long p = e->ppid;
+
+	for (int depth = 0; depth < 64 && p > 1; depth++) {
+		struct entry *a = find(t, p);
+		if (a)
+			return a;
+		p = read_ppid(p);
+	}
+	return NULL;
+}
+
+/* Appends e and its descendants, depth first, to out[]. */
+static void walk(struct table *t, struct entry *e, int depth, struct entry *out, size_t *n)
+{
+	e->depth = depth;
+	out[(*n)++] = *e;
+	for (size_t i = 0; i < t->n && *n < t->n; i++)
+		if (t->e[i].depth == -1 && ancestor(t, &t->e[i]) == e) {
+			t->e[i].depth = depth + 1;
+			walk(t, &t->e[i], depth + 1, out, n);
+		}
+}
+
+/* Orders the table as a tree and gives a worker without its own TCP
+ * listener its ancestor's endpoint with ?pid=. */
+static void make_tree(struct table *t)
+{
+	struct entry *out = calloc(t->n ? t->n : 1, sizeof(*out));
+	size_t n = 0;
+
+	if (!out)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		t->e[i].depth = -1;
+	for (size_t i = 0; i < t->n; i++) {
+		struct entry *e = &t->e[i], *a = ancestor(t, e);
+
+		if (strcmp(e->http, "-") == 0) {
+			for (struct entry *x = a; x; x = ancestor(t, x)) {
+				if (strcmp(x->http, "-") != 0 && !strstr(x->http, "?pid=")) {
+					char h[160];
+					snprintf(h, sizeof(h), "%.120s ?pid=%ld", x->http, e->pid);
+					snprintf(e->http, sizeof(e->http), "%s", h);
+					break;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < t->n; i++)
+		if (t->e[i].depth == -1 && ancestor(t, &t->e[i]) == NULL) {
+			t->e[i].depth = 0;
+			walk(t, &t->e[i], 0, out, &n);
+		}
+	for (size_t i = 0; i < t->n && n < t->n; i++)
+		if (t->e[i].depth == -1)
+			out[n++] = t->e[i];
+	memcpy(t->e, out, n * sizeof(*out));
+	free(out);
 }
 
 int nprof_cli_cmd_ps(int argc, char **argv)
@@ -163,21 +327,27 @@ int nprof_cli_cmd_ps(int argc, char **argv)
 	nprof_cli_socket_dirs(scan_dir, &t);
 	if (t.n)
 		qsort(t.e, t.n, sizeof(*t.e), by_pid);
+	make_tree(&t);
 
 	for (size_t i = 0; i < t.n; i++) {
 		int w = snprintf(NULL, 0, "%ld", t.e[i].pid);
 
 		wpid = w > wpid ? w : wpid;
-		w = (int)strlen(t.e[i].comm);
+		w = (int)strlen(t.e[i].comm) + 2 * t.e[i].depth;
 		wcomm = w > wcomm ? w : wcomm;
 		w = (int)strlen(t.e[i].socket);
 		wsock = w > wsock ? w : wsock;
 	}
-	printf("%*s  %-*s  %-*s  %s\n", wpid, "PID", wcomm, "COMMAND", wsock,
+	printf("%*s  %*s  %-*s  %-*s  %s\n", wpid, "PID", wpid, "PPID", wcomm, "COMMAND", wsock,
 	       "SOCKET", "HTTP");
-	for (size_t i = 0; i < t.n; i++)
-		printf("%*ld  %-*s  %-*s  %s\n", wpid, t.e[i].pid, wcomm, t.e[i].comm,
-		       wsock, t.e[i].socket, t.e[i].http);
+	for (size_t i = 0; i < t.n; i++) {
+		char comm[200];
+		int d = t.e[i].depth > 0 ? t.e[i].depth : 0;
+
+		snprintf(comm, sizeof(comm), "%*s%s", 2 * d, "", t.e[i].comm);
+		printf("%*ld  %*ld  %-*s  %-*s  %s\n", wpid, t.e[i].pid, wpid, t.e[i].ppid, wcomm,
+		       comm, wsock, t.e[i].socket, t.e[i].http);
+	}
 	free(t.e);
 	return fflush(stdout) == 0 ? NPROF_EXIT_OK : NPROF_EXIT_FAIL;
 }

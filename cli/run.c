@@ -39,7 +39,7 @@ const char nprof_cli_run_usage[] =
 	"missing; 127 when CMD cannot be run.\n";
 
 /* LD_PRELOAD splits on ':' and ' ', so the path must contain neither. */
-static int usable_in_preload(const char *p)
+int nprof_cli_usable_in_preload(const char *p)
 {
 	return !strpbrk(p, ": \t");
 }
@@ -62,7 +62,7 @@ static int absolute(const char *p, char *out, size_t len)
  * install: PREFIX/bin/nprof and PREFIX/lib/libnprof.so). Prints why and
  * returns -1 when there is none.
  */
-static int find_library(char *out, size_t len)
+int nprof_cli_find_library(char *out, size_t len)
 {
 	const char *env = getenv("NPROF_LIB");
 	char exe[PATH_MAX], *slash;
@@ -105,7 +105,7 @@ static int find_library(char *out, size_t len)
 }
 
 /* Sets LD_PRELOAD to "lib[:existing]" unless `lib` is already listed. */
-static int prepend_preload(const char *lib)
+int nprof_cli_prepend_preload(const char *lib)
 {
 	const char *old = getenv("LD_PRELOAD");
 	size_t liblen = strlen(lib);
@@ -207,9 +207,9 @@ int nprof_cli_cmd_run(int argc, char **argv)
 	if (cmd >= argc)
 		return nprof_cli_usage_error("run", "missing the command after '--'");
 
-	if (find_library(lib, sizeof(lib)) != 0)
+	if (nprof_cli_find_library(lib, sizeof(lib)) != 0)
 		return NPROF_EXIT_FAIL;
-	if (!usable_in_preload(lib)) {
+	if (!nprof_cli_usable_in_preload(lib)) {
 		fprintf(stderr, "nprof: %s: LD_PRELOAD cannot hold a path with ':' "
 			"or blanks; copy libnprof.so elsewhere and set NPROF_LIB\n", lib);
 		return NPROF_EXIT_FAIL;
@@ -235,7 +235,7 @@ int nprof_cli_cmd_run(int argc, char **argv)
 			return NPROF_EXIT_FAIL;
 		}
 	}
-	if (prepend_preload(lib) != 0) {
+	if (nprof_cli_prepend_preload(lib) != 0) {
 		fprintf(stderr, "nprof: setenv LD_PRELOAD: %s\n", strerror(errno));
 		return NPROF_EXIT_FAIL;
 	}

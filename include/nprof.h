@@ -70,6 +70,54 @@ long nprof_set_block_rate(long ns);
  */
 long nprof_set_mutex_fraction(long fraction);
 
+/*
+ * Leak checks around one test case, as Go's goleak.VerifyNone and
+ * LeakSanitizer in one:
+ *
+ *     nprof_check_begin();
+ *     run_one_test();
+ *     struct nprof_check_report r;
+ *     if (nprof_check_end(&r) > 0)
+ *             fail_test(r.text);
+ *     nprof_check_report_free(&r);
+ *
+ * nprof_check_begin() marks the moment: the threads alive, the
+ * descriptors open and the heap generation. When nprof is not running yet
+ * (linked with -lnprof, nprof_start() not called), it starts it recording
+ * every allocation and serving nothing. Returns 0 or a negative errno.
+ * A second begin moves the mark.
+ *
+ * nprof_check_end() reports what was created since the mark and is still
+ * there: threads still running (after a grace period of up to 250 ms for
+ * threads on their way out), descriptors still open, and heap blocks no
+ * longer reachable from the program's globals, thread stacks and
+ * registers (a conservative scan, as LeakSanitizer's; blocks still
+ * reachable, a cache filled by the test, are not leaks). The heap part
+ * needs every allocation recorded (NPROF_HEAP_RATE=1, what begin and
+ * `nprof check` set up); otherwise heap_checked is 0. Suppressions come
+ * from the file named by NPROF_CHECK_SUPPRESSIONS (`thread:GLOB`,
+ * `fd:GLOB`, `heap:GLOB`, matched against the function and file of every
+ * frame). Returns 1 when something is reported, 0 when nothing is, or a
+ * negative errno (-EINVAL without a begin; the report is then empty).
+ * Fill `report` in all cases; release it with nprof_check_report_free().
+ * Call both from the same thread, never from a signal handler; the
+ * calling thread itself is never reported.
+ */
+struct nprof_check_report {
+	int threads;            /* threads started since the mark, still running */
+	int fds;                /* descriptors opened since, still open */
+	long heap_blocks;       /* blocks allocated since, unreachable now */
+	long heap_bytes;        /* their bytes */
+	int heap_checked;       /* 0: every allocation was not recorded */
+	const char *text;       /* readable report, one section per kind; "" when clean */
+	const char *json;       /* the same as one JSON object */
+	void *reserved_[2];
+};
+
+int nprof_check_begin(void);
+int nprof_check_end(struct nprof_check_report *report);
+void nprof_check_report_free(struct nprof_check_report *report);
+
 /* A static message for a code returned by the functions above. */
 const char *nprof_strerror(int err);
 

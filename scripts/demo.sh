@@ -57,6 +57,7 @@ The hottest lines are in mix(), which the compiler inlined into
 checksum_block(): nprof reports inlined frames with their own lines.
 
 Dig deeper (the service keeps running):
+  web UI (flame graph): http://127.0.0.1:$port/debug/pprof/ui#flame?p=profile&seconds=5
   go tool pprof -http : 'http://127.0.0.1:$port/debug/pprof/profile?seconds=10'
   $NPROF fetch ${pids[-1]} profile --seconds 10 -o cpu.pb.gz
   curl http://127.0.0.1:$port/debug/pprof/

@@ -9,7 +9,9 @@ BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(cd "$ROOT" && cd "$BUILD" && pwd)
 NPROF="$BUILD/nprof"
-LIB="$BUILD/libnprof.so"
+# NPROF_LIB (as for `nprof run`) names the library to preload instead: a
+# sanitizer check runs its sanitized CLI with the plain library of build/.
+LIB=${NPROF_LIB:-$BUILD/libnprof.so}
 T=$(mktemp -d "${NPROF_TEST_TMP:-/tmp}/t.XXXXXX")
 export HOME=${HOME:-$T}
 export GOCACHE=${GOCACHE:-$T/gocache}

@@ -5,8 +5,8 @@
 # by the commands and URLs to dig deeper.
 #
 # Sourced by scripts/demo.sh, which provides start, free_port, hr, pids,
-# NPROF and BUILD. Snapshots every second (NPROF_SNAPSHOT=1s) so that 20
-# seconds hold enough points; the default is 5 s. The thread-leaking
+# NPROF and BUILD. At nprof's default settings (a snapshot every second for
+# the recent minute). The thread-leaking
 # services are capped (their first argument) so that, kept running for
 # DEMO_KEEP seconds, they cannot exhaust the machine's threads.
 
@@ -19,25 +19,32 @@ demo_leaks=(
 	"notifier_leak|4. the notifier that waits forever (websockets)|4000"
 	"stage_no_consumer|5. the stage without a consumer (log pipeline)|3000"
 )
-declare -A demo_port demo_pid
-old_snapshot=${NPROF_SNAPSHOT-}
-export NPROF_SNAPSHOT=1s
+declare -A demo_port demo_pid demo_t0 demo_table
 for entry in "${demo_leaks[@]}"; do
 	IFS='|' read -r name title args <<<"$entry"
 	demo_port[$name]=$(free_port)
 	# shellcheck disable=SC2086
 	start "$name" "${demo_port[$name]}" "$BUILD/examples/$name" $args
 	demo_pid[$name]=${pids[-1]}
+	demo_t0[$name]=$SECONDS
 done
-if [ -n "$old_snapshot" ]; then export NPROF_SNAPSHOT=$old_snapshot; else unset NPROF_SNAPSHOT; fi
 
-echo "The five services run under nprof (a snapshot every second); nothing is"
+echo "The five services run under nprof (default settings); nothing is"
 echo "told where the leaks are. Waiting $demo_leaks_secs seconds for them to grow..."
-for ((i = demo_leaks_secs; i > 0; i -= 5)); do
+first=${demo_leaks[0]%%|*}
+for ((i = demo_t0[$first] + demo_leaks_secs - SECONDS; i > 0; i -= 5)); do
 	printf '  %2d s left\r' "$i"
 	sleep $((i < 5 ? i : 5))
 done
 printf '              \r'
+# Each service is asked when it has run that long itself (starting five
+# takes a while on a busy machine; the thread leaks are capped).
+for entry in "${demo_leaks[@]}"; do
+	name=${entry%%|*}
+	left=$((demo_t0[$name] + demo_leaks_secs - SECONDS))
+	[ "$left" -gt 0 ] && sleep "$left"
+	demo_table[$name]=$(curl -s --max-time 30 "http://127.0.0.1:${demo_port[$name]}/debug/pprof/leaks")
+done
 
 for entry in "${demo_leaks[@]}"; do
 	IFS='|' read -r name title args <<<"$entry"
@@ -46,7 +53,7 @@ for entry in "${demo_leaks[@]}"; do
 	url="http://127.0.0.1:$port/debug/pprof"
 	echo
 	echo "--- $title: examples/$name.c, PID $pid"
-	table=$(curl -s --max-time 30 "$url/leaks")
+	table=${demo_table[$name]}
 	# The header, the column names and the top three suspects.
 	printf '%s\n' "$table" | sed -n '1,5p' | sed 's/^/  /'
 	top=$(printf '%s\n' "$table" | sed -n 3p)
@@ -64,6 +71,7 @@ for entry in "${demo_leaks[@]}"; do
 	*) profile=goroutine ;;
 	esac
 	echo "  dig deeper:"
+	echo "    web UI (growth charts, leak table): $url/ui   difference: $url/ui#diff?p=$profile"
 	echo "    go tool pprof -http : $url/$profile"
 	echo "    curl '$url/goroutine?debug=2' | less     # every thread, its wait and creator"
 	echo "    curl '$url/leaks?format=json'"

@@ -39,6 +39,10 @@
 
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+/* Set by check.c when it is linked in (a pointer, not a call, so that
+ * check.c, which starts nprof, and this file do not depend on each other). */
+void (*nprof__core_at_exit_fn)(void);
+void (*nprof__core_postfork_child_fn)(void);
 
 /* ---------------------------------------------------------------- */
 /* life cycle                                                        */
@@ -62,6 +66,8 @@ static void postfork_parent(void)
 	nprof__fd_postfork(0);
 	nprof__threads_postfork(0);
 	nprof__heap_postfork(0);
+	if (nprof__running)
+		nprof__follow_parent_forked();
 }
 
 static void postfork_child(void)
@@ -80,7 +86,41 @@ static void postfork_child(void)
 		nprof__running = 0;
 		nprof__http_forget();
 		nprof__cpu_forget();
+		nprof__follow_forked(); /* a worker that keeps running starts its own */
+		if (nprof__core_postfork_child_fn != NULL)
+			nprof__core_postfork_child_fn();
 	}
+}
+
+void nprof__core_follow_start(void)
+{
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	pthread_mutex_lock(&life_lock);
+	pid_t parent = nprof__owner_pid;
+	char path[sizeof nprof__cfg.socket_path];
+	if (nprof__running || nprof__cfg.socket_path[0] == '\0' ||
+	    nprof__follow_socket_path(path, sizeof path, nprof__cfg.socket_path, parent,
+				      getpid()) < 0)
+		goto out;
+	/* The parent's settings, the child's own socket; the TCP port stays
+	 * the parent's (it reaches the child with ?pid=), and the reports at
+	 * exit stay the parent's. */
+	memcpy(nprof__cfg.socket_path, path, sizeof path);
+	nprof__cfg.http[0] = '\0';
+	nprof__cfg.out_dir[0] = '\0';
+	nprof__owner_pid = getpid();
+	nprof__heap_init(nprof__heap_foreign());
+	nprof__threads_init();
+	nprof__threads_collect_prime();
+	nprof__fd_init();
+	nprof__running = 1;
+	nprof__leaks_start();
+	if (nprof__http_start() < 0)
+		nprof__log("forked child %d: cannot serve on %s", (int)getpid(), path);
+out:
+	pthread_mutex_unlock(&life_lock);
+	nprof__guard = guard;
 }
 
 static void register_atfork(void)
@@ -102,19 +142,32 @@ NPROF_API int nprof_start(const char *config)
 	nprof__preload_init();
 	nprof__core_configure(config);
 	nprof__owner_pid = getpid();
+	nprof__follow_start_fn = nprof__core_follow_start;
 	pthread_once(&atfork_once, register_atfork);
 	if (nprof__unwind_init() < 0)
 		nprof__log("libunwind not available; stacks will be empty");
 	nprof__heap_init(nprof__heap_foreign());
+	/* From here on, what nprof allocates on this thread (libmicrohttpd's
+	 * daemons, snapshot state) comes from its own memory: nprof's
+	 * threads free some of it, and a glibc free() on one of them would
+	 * make glibc create a malloc arena (64 MiB of address space) there. */
+	int serving = nprof__arena_serving;
+	nprof__arena_serving = 1;
+	nprof__heap_thread_own(1);
 	nprof__threads_init();
 	nprof__threads_collect_prime();
 	nprof__threads_dump_signal_start();
 	nprof__fd_init();
 	nprof__running = 1;
 	nprof__leaks_start(); /* after the profiles it snapshots */
+	/* A listener that cannot start (a busy port, a bad address) costs
+	 * only that listener: every profile keeps recording, the other
+	 * listener serves, NPROF_OUT is written and the unix socket file is
+	 * removed at exit. The error is still returned to nprof_start()'s
+	 * caller, who may want to know. */
 	rc = nprof__http_start();
-	if (rc < 0)
-		nprof__running = 0;
+	nprof__arena_serving = serving;
+	nprof__heap_thread_own(0);
 out:
 	pthread_mutex_unlock(&life_lock);
 	nprof__guard = guard;
@@ -130,6 +183,7 @@ NPROF_API int nprof_stop(void)
 	pthread_mutex_lock(&life_lock);
 	if (nprof__running && getpid() == nprof__owner_pid) {
 		nprof__leaks_stop(); /* before http: handlers may still read the ring */
+		nprof__follow_sweep(1); /* sockets of workers gone by _exit */
 		nprof__http_stop();
 		nprof__running = 0;
 	}
@@ -223,6 +277,8 @@ static void write_out(void)
 
 __attribute__((destructor)) static void nprof_dtor(void)
 {
+	if (nprof__core_at_exit_fn != NULL)
+		nprof__core_at_exit_fn();
 	write_out();
 	nprof_stop();
 }
@@ -253,8 +309,9 @@ NPROF_API int nprof_write_profile(const char *name, int fd, int debug)
 		return -EINVAL; /* a CPU profile needs a duration: use the endpoint */
 	if (debug < 0 || debug > 2)
 		return -EINVAL;
-	int guard = nprof__guard;
+	int guard = nprof__guard, serving = nprof__arena_serving;
 	nprof__guard = 1;
+	nprof__arena_serving = 1; /* building it never competes with samples */
 	struct nprof_req req = {
 		.name = route->name, .debug = debug, .seconds = -1,
 		.query_only_get = 1, .arg = no_arg, .client_gone = never_gone,
@@ -276,6 +333,7 @@ NPROF_API int nprof_write_profile(const char *name, int fd, int debug)
 			off += (size_t)w;
 	}
 	nprof__buf_free(&rep.body);
+	nprof__arena_serving = serving;
 	nprof__guard = guard;
 	return rc;
 }

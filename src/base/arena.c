@@ -13,6 +13,16 @@
  * handed out; past it allocations fail and the caller drops its sample and
  * counts the drop.
  *
+ * Two budgets: what program threads record (samples, stacks, tables) and
+ * what nprof's own threads use to serve (building responses, symbols,
+ * snapshots). Serving never competes with sample storage: with the sample
+ * budget full, every endpoint still answers with a complete profile that
+ * counts its drops (tests/integration/arena_full.sh). A thread is a
+ * serving thread when nprof__arena_serving is set: nprof's own threads
+ * (hooks/preload.c) and nprof_write_profile() callers. The serving budget is
+ * max(64 MiB, the sample bound / 2); each block's header says which
+ * budget it is charged to, so a free credits the right one.
+ *
  * Locking: one mutex. Not async-signal-safe: signal handlers use memory
  * prepared in advance. fork: nprof__arena_prefork() takes the lock so a
  * child never inherits it held by a thread that no longer exists.
@@ -36,7 +46,8 @@
 struct hdr {
 	uint16_t magic;
 	uint8_t cls;                /* size class index, or BIG_CLASS */
-	uint8_t pad[5];
+	uint8_t pool;               /* 0: samples, 1: serving */
+	uint8_t pad[4];
 	size_t maplen;              /* mapping length for BIG_CLASS blocks */
 };
 
@@ -49,6 +60,14 @@ static struct free_block *free_lists[NCLASSES];
 static char *slab_cur, *slab_end;
 static atomic_size_t arena_used;
 static size_t arena_bound = (size_t)512 << 20;
+#define SERVE_MIN ((size_t)64 << 20)
+static atomic_size_t serve_used;
+NPROF_TLS int nprof__arena_serving;
+
+static size_t serve_bound(void)
+{
+	return arena_bound / 2 > SERVE_MIN ? arena_bound / 2 : SERVE_MIN;
+}
 
 static void *map_anon(size_t len)
 {
@@ -84,12 +103,15 @@ static void *carve(int cls)
 static int alloc_block(size_t size, void **out)
 {
 	size_t total = size + HDR;
+	int pool = nprof__arena_serving != 0;
+	atomic_size_t *used = pool ? &serve_used : &arena_used;
+	size_t bound = pool ? serve_bound() : arena_bound;
 	if (size > ((size_t)1 << 40))
 		return -ENOMEM;
 	if (total <= ((size_t)1 << MAX_SHIFT)) {
 		int cls = class_of(total);
 		size_t sz = (size_t)1 << (cls + MIN_SHIFT);
-		if (atomic_load_explicit(&arena_used, memory_order_relaxed) + sz > arena_bound)
+		if (atomic_load_explicit(used, memory_order_relaxed) + sz > bound)
 			return -ENOMEM;
 		pthread_mutex_lock(&arena_lock);
 		struct hdr *h = (struct hdr *)free_lists[cls];
@@ -103,20 +125,22 @@ static int alloc_block(size_t size, void **out)
 		memset(h, 0, sz);
 		h->magic = MAGIC;
 		h->cls = (uint8_t)cls;
-		atomic_fetch_add_explicit(&arena_used, sz, memory_order_relaxed);
+		h->pool = (uint8_t)pool;
+		atomic_fetch_add_explicit(used, sz, memory_order_relaxed);
 		*out = (char *)h + HDR;
 		return 0;
 	}
 	size_t maplen = (total + 4095) & ~(size_t)4095;
-	if (atomic_load_explicit(&arena_used, memory_order_relaxed) + maplen > arena_bound)
+	if (atomic_load_explicit(used, memory_order_relaxed) + maplen > bound)
 		return -ENOMEM;
 	struct hdr *h = map_anon(maplen);
 	if (h == NULL)
 		return -ENOMEM;
 	h->magic = MAGIC;
 	h->cls = BIG_CLASS;
+	h->pool = (uint8_t)pool;
 	h->maplen = maplen;
-	atomic_fetch_add_explicit(&arena_used, maplen, memory_order_relaxed);
+	atomic_fetch_add_explicit(used, maplen, memory_order_relaxed);
 	*out = (char *)h + HDR;
 	return 0;
 }
@@ -150,17 +174,18 @@ void nprof__arena_free(void *p)
 		return;
 	}
 	h->magic = 0;
+	atomic_size_t *used = h->pool ? &serve_used : &arena_used;
 	if (h->cls == BIG_CLASS) {
 		size_t len = h->maplen;
 		munmap(h, len);
-		atomic_fetch_sub_explicit(&arena_used, len, memory_order_relaxed);
+		atomic_fetch_sub_explicit(used, len, memory_order_relaxed);
 	} else {
 		int cls = h->cls;
 		pthread_mutex_lock(&arena_lock);
 		((struct free_block *)h)->next = free_lists[cls];
 		free_lists[cls] = (struct free_block *)h;
 		pthread_mutex_unlock(&arena_lock);
-		atomic_fetch_sub_explicit(&arena_used, (size_t)1 << (cls + MIN_SHIFT),
+		atomic_fetch_sub_explicit(used, (size_t)1 << (cls + MIN_SHIFT),
 					  memory_order_relaxed);
 	}
 	errno = saved;
@@ -185,6 +210,11 @@ void *nprof__arena_realloc(void *p, size_t size)
 size_t nprof__arena_used(void)
 {
 	return atomic_load_explicit(&arena_used, memory_order_relaxed);
+}
+
+size_t nprof__arena_serve_used(void)
+{
+	return atomic_load_explicit(&serve_used, memory_order_relaxed);
 }
 
 size_t nprof__arena_limit(void)

@@ -28,7 +28,10 @@ static void defaults(struct nprof_config *c)
 	memset(c, 0, sizeof *c);
 	c->heap_rate = 524288;
 	c->cpu_hz = 100;
-	c->snapshot_s = 5.0;
+	c->snapshot_s = 1.0;
+	c->follow_fork = 1;
+	c->debuginfod = 1;
+	c->debuginfod_ms = 2000;
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	if (xdg != NULL && xdg[0] == '/' && strlen(xdg) < 64)
 		snprintf(c->socket_path, sizeof c->socket_path, "%s/nprof/%d.sock", xdg,
@@ -166,8 +169,8 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 			c->cpu_hz = (int)n;
 	} else if (strcmp(key, "snapshot") == 0) {
 		if (parse_duration(v, &c->snapshot_s) < 0)
-			nprof__log("%s=%s: want a duration from 100ms to 1h such as 5s; using 5s", var, v),
-				c->snapshot_s = 5.0;
+			nprof__log("%s=%s: want a duration from 100ms to 1h such as 1s; using 1s", var, v),
+				c->snapshot_s = 1.0;
 	} else if (strcmp(key, "dump_signal") == 0) {
 		int s = parse_signal(v);
 		if (s < 0)
@@ -176,6 +179,18 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 			c->dump_signal = s;
 	} else if (strcmp(key, "expose_cmdline") == 0) {
 		c->expose_cmdline = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+	} else if (strcmp(key, "follow_fork") == 0) {
+		c->follow_fork = !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
+				   strcmp(v, "off") == 0);
+	} else if (strcmp(key, "debuginfod") == 0) {
+		c->debuginfod = strcmp(v, "0") != 0 && strcmp(v, "false") != 0 && strcmp(v, "off") != 0;
+	} else if (strcmp(key, "debuginfod_ms") == 0) {
+		if (parse_long(v, &n) < 0 || n < 0 || n > 600000)
+			nprof__log("%s=%s: want milliseconds from 0 to 600000; using 2000", var, v);
+		else
+			c->debuginfod_ms = n;
+	} else if (strcmp(key, "debug_dirs") == 0) {
+		copy_str(c->debug_dirs, sizeof c->debug_dirs, var, v);
 	} else if (strcmp(key, "arena_mb") == 0) {
 		if (parse_long(v, &n) < 0 || n < 8 || n > 65536)
 			nprof__log("%s=%s: want megabytes from 8 to 65536; using 512", var, v);
@@ -188,7 +203,8 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 
 static const char *const keys[] = {
 	"http", "socket", "token", "out", "heap_rate", "block_rate", "mutex_fraction",
-	"cpu_hz", "snapshot", "dump_signal", "expose_cmdline", "arena_mb",
+	"cpu_hz", "snapshot", "dump_signal", "expose_cmdline", "arena_mb", "follow_fork",
+	"debuginfod", "debuginfod_ms", "debug_dirs",
 };
 
 void nprof__core_configure(const char *config)

@@ -54,6 +54,10 @@ struct nprof_config {
 	double snapshot_s;      /* seconds between background snapshots */
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
+	int follow_fork;        /* NPROF_FOLLOW_FORK: 1 (default) = forked workers start their own */
+	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
+	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */
+	char debug_dirs[512];   /* NPROF_DEBUG_DIRS: ':'-separated; "" = /usr/lib/debug */
 };
 
 /* The active configuration; written only by nprof__core_configure(). */
@@ -132,8 +136,21 @@ void nprof__arena_free(void *p);
 /* Grows or shrinks an arena block, as realloc. */
 void *nprof__arena_realloc(void *p, size_t size);
 
-/* Bytes currently held by the arena, and its bound. */
+/* Bytes currently held by the arena for samples, and its bound. */
 size_t nprof__arena_used(void);
+/* Bytes held for serving (the separate budget of nprof's own threads). */
+size_t nprof__arena_serve_used(void);
+/*
+ * Non-zero on threads that serve (nprof's own threads, and a caller of
+ * nprof_write_profile while it runs): their allocations are charged to
+ * the serving budget, so a full sample budget never fails a response.
+ */
+extern NPROF_TLS int nprof__arena_serving;
+
+/* malloc_hooks.c: own 1 serves every allocation of the calling thread
+ * from nprof's sampled range rather than from a glibc arena of its own;
+ * own 0 returns the thread to sampling. */
+void nprof__heap_thread_own(int own);
 size_t nprof__arena_limit(void);
 /* Sets the bound (NPROF_ARENA_MB; tests use it to inject exhaustion). */
 void nprof__arena_set_limit(size_t bytes);
@@ -303,6 +320,31 @@ const struct nprof_mapping *nprof__sym_mapping(struct nprof_symtab *st, uintptr_
 /* All executable mappings, in address order. */
 int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **out);
 
+/* The main executable's path as the program was started (a symlink such
+ * as /usr/bin/redis-server, when it names the same file as
+ * /proc/self/exe); its mappings carry this name. "" when unknown. */
+const char *nprof__sym_exe_path(struct nprof_symtab *st);
+
+/* Drops the symbolizer's state (libdw, its debug files' descriptors, the
+ * caches) when no session has run for idle_ns; never waits. Called from
+ * the snapshot thread's tick. */
+void nprof__sym_release_idle(int64_t idle_ns);
+
+/* How long the symbolizer keeps its state without a session. */
+#ifndef NPROF_SYM_IDLE_NS
+#define NPROF_SYM_IDLE_NS (300LL * 1000000000LL)
+#endif
+
+/* The kernel's name of x86-64 system call nr (syscall_names.c), NULL
+ * when unknown or on another architecture. */
+const char *nprof__syscall_name(long nr);
+
+/* A pseudo program counter: the one frame of a thread that was running
+ * when its stack was wanted and could not be read; it symbolizes (as pc
+ * - 1, like every return address) to the function "[running]", so the
+ * thread still counts in every profile and text. */
+#define NPROF_PC_RUNNING ((uintptr_t)2)
+
 void nprof__sym_close(struct nprof_symtab *st);
 
 /* In a forked child: forget the parent's session lock. */
@@ -382,6 +424,8 @@ struct nprof_reply {
 	int status;                 /* 200 unless set */
 	const char *content_type;   /* default "text/plain; charset=utf-8" */
 	const char *attachment;     /* file name for Content-Disposition, or NULL */
+	const char *encoding;       /* Content-Encoding (the UI's gzipped files), or NULL */
+	const char *csp;            /* Content-Security-Policy (the UI), or NULL */
 	struct nprof_buf body;
 };
 
@@ -469,8 +513,19 @@ extern const struct nprof_route nprof__routes[];
 /* Starts the unix socket and (if configured) TCP listeners. */
 int nprof__http_start(void);
 void nprof__http_stop(void);
+
+/* record/fd_own.c: 1 once the program closed nprof's serving descriptors with a
+ * raw system call; the daemons are then abandoned, never stopped. */
+int nprof__fd_own_lost(void);
+/* Marks the server lost and says so in one line (once). */
+void nprof__fd_own_mark_lost(void);
 /* After fork in the child: forget the parent's daemons without touching them. */
 void nprof__http_forget(void);
+
+/* ui.c: the web UI (/debug/pprof/ui and ui/...); trace.c: the Chrome
+ * trace (/debug/pprof/trace). */
+void nprof__ui_handle(const struct nprof_req *req, struct nprof_reply *rep);
+void nprof__trace_handle(const struct nprof_req *req, struct nprof_reply *rep);
 
 /* ------------------------------------------------------------------ */
 /* cpu.c: the CPU profile                                              */
@@ -649,11 +704,12 @@ struct nprof_heap_totals {
 };
 void nprof__heap_totals(struct nprof_heap_totals *t);
 
-/* For the leak snapshots (leaks.c): fn(ctx, stack, bytes, objects) per
- * stack with live sampled blocks, un-sampled as the heap profile's in-use
- * values. Lock-free reads, no allocation. */
+/* For the leak snapshots (leaks.c): fn(ctx, stack, bytes, samples,
+ * births) per stack with live sampled blocks: bytes un-sampled as the heap
+ * profile's inuse_space, samples the sampled blocks alive, births the
+ * sampled blocks ever allocated there. Lock-free reads, no allocation. */
 void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
-				       int64_t objects), void *ctx);
+				       int64_t samples, int64_t births), void *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Profiles' life-cycle hooks, called by core.c                        */
@@ -780,11 +836,62 @@ void nprof__leaks_start(void);
 void nprof__leaks_stop(void);
 void nprof__leaks_postfork_child(void);
 
+/* base/follow.c: a forked child that does not exec starts its own nprof
+ * after a grace period; the parent reaches it with ?pid=N
+ * (serve/follow_proxy.c). */
+extern volatile int nprof__follow_pending;   /* set in a child until started */
+/* What nprof__follow_poll calls to start nprof in the child: set by
+ * api/core.c (nprof__core_follow_start) when nprof starts. */
+extern void (*nprof__follow_start_fn)(void);
+void nprof__follow_forked(void);             /* atfork child handler (AS-safe) */
+void nprof__follow_parent_forked(void);      /* atfork parent handler */
+/* From hooks that run often and never in signal handlers, while
+ * nprof__follow_pending: starts nprof once the grace period is over. */
+void nprof__follow_poll(void);
+/* The socket path of child `self` from its parent's; -ENAMETOOLONG. */
+int nprof__follow_socket_path(char *out, size_t cap, const char *parent_path, pid_t parent,
+			      pid_t self);
+/* Removes socket files of processes gone (children that left by _exit);
+ * from the snapshot thread (rate-limited inside unless `now_too`) and at
+ * stop. */
+void nprof__follow_sweep(int now_too);
+/* serve/follow_proxy.c, ?pid=N: 0 when N is this process (serve
+ * locally); 1 when `rep` holds the answer (N's, proxied through its unix
+ * socket, or an error). */
+int nprof__follow_proxy(const struct nprof_req *req, const char *pid_s, const char *path,
+			const char *query, struct nprof_reply *rep);
+/* api/core.c: starts nprof in a forked child with the parent's settings,
+ * its own unix socket and no TCP listener. */
+void nprof__core_follow_start(void);
+
 /* GET /debug/pprof/leaks: text table, or format=json (docs/reference.md §4); seconds=N
  * ranks fresh snapshots taken over the next N seconds. */
 void nprof__leaks_handle(const struct nprof_req *req, struct nprof_reply *rep);
 /* Suspects the ring ranks now (all kinds), for the index. */
 long nprof__leaks_count(void);
+
+/* ------------------------------------------------------------------ */
+/* check.c: leak checks (`nprof check`, nprof_check_begin/end)         */
+/* ------------------------------------------------------------------ */
+
+/* At exit (core.c's destructor calls it through nprof__core_at_exit_fn),
+ * with NPROF_CHECK=DIR set: writes this process's report to
+ * DIR/check.<pid>.{txt,json}. Once per process. */
+void nprof__check_at_exit(void);
+
+/* After fork in the child (through nprof__core_postfork_child_fn), with
+ * NPROF_CHECK set: keeps the child recording, its report covering what it
+ * makes after the fork. */
+void nprof__check_postfork_child(void);
+
+/* core.c's hooks for check.c, set by check.c's constructor; NULL when
+ * check.c is not linked in. */
+extern void (*nprof__core_at_exit_fn)(void);
+extern void (*nprof__core_postfork_child_fn)(void);
+
+/* The kind of a suppression line ("thread:", "fd:", "heap:" or "leak:"
+ * prefix) as check.c numbers them, or -1. */
+int nprof__check_supp_kind(const char *line);
 
 /* ------------------------------------------------------------------ */
 /* metrics.c: /metrics, the Prometheus exposition                      */

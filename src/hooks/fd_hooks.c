@@ -44,6 +44,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -261,9 +262,39 @@ NPROF_API int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len)
 	return c;
 }
 
+/*
+ * nprof's own listener (libmicrohttpd) out of descriptors: the program
+ * holds every one up to RLIMIT_NOFILE. libmicrohttpd answers EMFILE on
+ * its first connection by polling and accepting again at once, which
+ * took a whole core while a client waited (tests/integration/
+ * nofile_limit.sh). On nprof's own threads only, the failure is turned
+ * into "nothing to accept" (EAGAIN) after a pause that doubles from
+ * 50 ms to 1 s: the pending client waits in the backlog at the cost of
+ * one wake-up a second, and is served once descriptors free up. No
+ * descriptor is held in reserve for this: it would be one the program
+ * cannot have.
+ */
+static NPROF_TLS long pause_ms;
+
+static void own_accept_failed(int err)
+{
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		pause_ms = 0;
+		return;
+	}
+	pause_ms = pause_ms == 0 ? 50 : pause_ms * 2 > 1000 ? 1000 : pause_ms * 2;
+	struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	errno = EAGAIN;
+}
+
 NPROF_API int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len, int flags)
 {
 	int c = GET(accept4)(fd, addr, len, flags);
+	if (NPROF_UNLIKELY(c < 0) && nprof__arena_serving)
+		own_accept_failed(errno);
+	else if (c >= 0)
+		pause_ms = 0;
 	created(c, NPROF_FD_OP_ACCEPT);
 	return c;
 }

@@ -49,6 +49,8 @@ void nprof__preload_init(void)
 	nprof__guard = guard;
 }
 
+#define NPROF_OWN_STACK ((size_t)512 << 10)
+
 struct start {
 	void *(*fn)(void *);
 	void *arg;
@@ -69,6 +71,10 @@ static void *trampoline(void *p)
 	nprof__arena_free(p);
 	if (s.internal) {
 		nprof__thread_mark_internal();
+		/* Its memory never competes with samples (base/arena.c), and its
+		 * mallocs never make glibc create an arena (malloc_hooks.c). */
+		nprof__arena_serving = 1;
+		nprof__heap_thread_own(1);
 		void *ret;
 		pthread_cleanup_push(nprof__thread_unmark_internal, NULL);
 		ret = s.fn(s.arg);
@@ -103,7 +109,20 @@ NPROF_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	uint32_t creator = s->internal ? 0 : nprof__threads_creating();
 	s->creator_stack = creator;
 	s->creator_tid = s->internal ? 0 : nprof__gettid();
+	/* nprof's own threads get small stacks: the default (RLIMIT_STACK,
+	 * often 8 MiB) of address space each counts against the program's
+	 * RLIMIT_AS. Their deepest work (symbolizing, compressing) needs far
+	 * less. */
+	pthread_attr_t small;
+	if (s->internal && attr == NULL && pthread_attr_init(&small) == 0) {
+		if (pthread_attr_setstacksize(&small, NPROF_OWN_STACK) == 0)
+			attr = &small;
+		else
+			pthread_attr_destroy(&small);
+	}
 	int rc = real(thread, attr, trampoline, s);
+	if (attr == &small)
+		pthread_attr_destroy(&small);
 	if (rc != 0) {
 		nprof__arena_free(s);
 		errno = saved;

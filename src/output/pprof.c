@@ -442,10 +442,10 @@ nomem:
  */
 static int symbolize(struct nprof_pb *pb, struct nprof_symtab *st)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
+	/* The symbolizer names the executable's mappings as the program was
+	 * started (redis-server, not the redis-check-rdb it links to). */
+	const char *exe = nprof__sym_exe_path(st);
+	if (exe[0]) {
 		const struct nprof_mapping *all;
 		int nm = nprof__sym_mappings(st, &all);
 		for (int i = 0; i < nm; i++) {

@@ -49,6 +49,10 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,10 +112,12 @@ struct nprof_symtab {
 	int nmods, mods_cap, last_mod;
 	demangle_fn demangle;
 	int saved_guard;            /* the opener's hook guard, restored at close */
+	unsigned di_gen;            /* debuginfo generation the Dwfl was built at */
 };
 
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nprof_symtab sym_state;
+static int64_t sym_last_close_ns;   /* under sym_lock */
 
 static const char sym_empty[] = "";
 static int sym_warned;
@@ -346,6 +352,118 @@ static void state_reset(struct nprof_symtab *st)
 	st->stale = 1;
 }
 
+/* 1 when path names the same file as st0 (a stat of /proc/self/exe). */
+static int same_file(const char *path, const struct stat *st0)
+{
+	struct stat st1;
+	return stat(path, &st1) == 0 && st1.st_dev == st0->st_dev && st1.st_ino == st0->st_ino;
+}
+
+/* Looks for `name` (no slash) in the directories of PATH, then in dir;
+ * into out when it is the executable. */
+static int find_as_started(const char *name, const char *dir, const struct stat *st0, char *out,
+			   size_t cap)
+{
+	const char *path = getenv("PATH");
+	char cand[PATH_MAX];
+
+	if (!name[0] || strchr(name, '/'))
+		return 0;
+	if (dir && snprintf(cand, sizeof cand, "%s/%s", dir, name) < (int)sizeof cand &&
+	    same_file(cand, st0))
+		return snprintf(out, cap, "%s", cand) < (int)cap;
+	while (path && *path) {
+		const char *e = strchr(path, ':');
+		int n = e ? (int)(e - path) : (int)strlen(path);
+		if (n > 0 && snprintf(cand, sizeof cand, "%.*s/%s", n, path, name) < (int)sizeof cand &&
+		    same_file(cand, st0))
+			return snprintf(out, cap, "%s", cand) < (int)cap;
+		path = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+/*
+ * The main executable's path as the user started it: /usr/bin/redis-server,
+ * not the /usr/bin/redis-check-rdb its symlink points to (what
+ * /proc/self/exe says, and pprof shows as "File:"). argv[0] (as given, or
+ * found in PATH; up to its first space, for programs that rewrite their
+ * argv into a title), then the command name (set by the kernel from the
+ * name exec'd) beside the executable or in PATH; each must name the very
+ * file /proc/self/exe is. Empty when none does (then the kernel's path
+ * stays).
+ */
+static void exe_as_started(const char *exe, char *out, size_t cap)
+{
+	char buf[PATH_MAX], dir[PATH_MAX];
+	struct stat st0;
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	if (stat("/proc/self/exe", &st0) != 0)
+		return;
+	snprintf(dir, sizeof dir, "%s", exe);
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0';
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		for (int pass = 0; pass < 2; pass++) {
+			if (pass == 1 && strchr(buf, ' '))
+				*strchr(buf, ' ') = '\0';
+			else if (pass == 1)
+				break;
+			if (strchr(buf, '/')) {
+				if (buf[0] == '/' && same_file(buf, &st0)) {
+					snprintf(out, cap, "%s", buf);
+					return;
+				}
+			} else if (find_as_started(buf, NULL, &st0, out, cap)) {
+				return;
+			}
+		}
+	}
+	fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, 64) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		if (strchr(buf, '\n'))
+			*strchr(buf, '\n') = '\0';
+		if (find_as_started(buf, dir, &st0, out, cap))
+			return;
+	}
+	out[0] = '\0';
+}
+
+/* The main executable's mappings are named as the program was started;
+ * sym_exe is that name (or the kernel's path), "" when unknown. */
+static char sym_exe_shown[PATH_MAX], sym_exe[PATH_MAX];
+
+static void name_main_executable(struct nprof_symtab *st)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+	sym_exe[0] = '\0';
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	memcpy(sym_exe, exe, (size_t)n + 1);
+	exe_as_started(exe, sym_exe_shown, sizeof sym_exe_shown);
+	if (!sym_exe_shown[0] || strcmp(sym_exe_shown, exe) == 0)
+		return;
+	memcpy(sym_exe, sym_exe_shown, strlen(sym_exe_shown) + 1);
+	for (int i = 0; i < st->nmaps; i++)
+		if (strcmp(st->maps[i].file, exe) == 0)
+			st->maps[i].file = sym_exe_shown;
+}
+
 /*
  * Builds the mapping table and the Dwfl. A Dwfl that cannot be built
  * leaves a usable session that knows mappings but no symbols, and is
@@ -358,9 +476,11 @@ static int state_build(struct nprof_symtab *st, const char *text, size_t len, ui
 	if (n < 0)
 		return n;
 	st->nmaps = n;
+	name_main_executable(st);
 	st->maps_hash = hash;
 	st->pid = getpid();
 	st->stale = 0;
+	st->di_gen = nprof__debuginfo_generation();
 	st->dwfl = dwfl_begin(&nprof__dwfl_callbacks);
 	if (!st->dwfl)
 		goto fail_dwfl;
@@ -405,6 +525,13 @@ struct nprof_symtab *nprof__sym_open(void)
 	if (nprof__procmaps_read(&text, &len) != 0)
 		goto fail_read;
 	hash = nprof__procmaps_hash(text, len);
+	nprof__debuginfo_session(nprof__mono_ns());
+	if (st->dwfl && st->di_gen != nprof__debuginfo_generation()) {
+		/* Debug files arrived from debuginfod after a lookup gave up on
+		 * them: libdw remembers the miss, so start over with a fresh
+		 * Dwfl (and forget the answers given without them). */
+		st->stale = 1;
+	}
 	if (st->stale || !st->maps || hash != st->maps_hash || st->pid != getpid()) {
 		state_reset(st);
 		if (state_build(st, text, len, hash) != 0)
@@ -433,7 +560,30 @@ void nprof__sym_close(struct nprof_symtab *st)
 {
 	if (!st)
 		return;
+	sym_last_close_ns = nprof__mono_ns();
 	nprof__guard = st->saved_guard;
+	pthread_mutex_unlock(&sym_lock);
+}
+
+/*
+ * Drops the whole state (the Dwfl with its debug files' descriptors and
+ * libdw's memory, the caches) when no session has run for idle_ns: a
+ * service profiled once an hour should not hold them in between. The next
+ * session rebuilds it (the first-profile cost again). Never waits: a
+ * session in progress is simply not idle.
+ */
+void nprof__sym_release_idle(int64_t idle_ns)
+{
+	struct nprof_symtab *st = &sym_state;
+
+	if (pthread_mutex_trylock(&sym_lock) != 0)
+		return;
+	if (st->dwfl && sym_last_close_ns != 0 && nprof__mono_ns() - sym_last_close_ns > idle_ns) {
+		int guard = nprof__guard;
+		nprof__guard = 1;
+		state_reset(st);
+		nprof__guard = guard;
+	}
 	pthread_mutex_unlock(&sym_lock);
 }
 
@@ -471,6 +621,12 @@ int nprof__sym_mappings(struct nprof_symtab *st, const struct nprof_mapping **ou
 	}
 	*out = st->maps;
 	return st->nmaps;
+}
+
+/* The main executable's path as its mappings are named ("" unknown). */
+const char *nprof__sym_exe_path(struct nprof_symtab *st)
+{
+	return st ? sym_exe : "";
 }
 
 /* ---- modules ------------------------------------------------------- */
@@ -648,6 +804,36 @@ static int resolve(struct nprof_symtab *st, struct nprof_mapping *m, uintptr_t a
 }
 
 /*
+ * The last resort for an address in a known mapping without any symbol:
+ * one frame named "module+0xOFFSET", the file's base name and the
+ * address's offset in the file (for libraries and PIE executables also
+ * the address eu-addr2line -e FILE and objdump use); never a bare address. The has_functions flag stays
+ * as it was: this is no symbol.
+ */
+static int module_offset(struct nprof_symtab *st, const struct nprof_mapping *m, uintptr_t addr,
+			 struct nprof_frame *fr)
+{
+	char name[300], clean[256];
+	const char *base = m->file[0] ? strrchr(m->file, '/') : NULL;
+	size_t n;
+
+	if (m->file[0] == '\0')
+		snprintf(clean, sizeof clean, "[anon]");
+	else
+		snprintf(clean, sizeof clean, "%s", base ? base + 1 : m->file);
+	n = strlen(clean);
+	if (n > 10 && strcmp(clean + n - 10, " (deleted)") == 0)
+		clean[n - 10] = '\0';
+	snprintf(name, sizeof name, "%s+0x%" PRIxPTR, clean,
+		 (uintptr_t)(addr - m->start + m->offset));
+	fr[0].function = intern(st, name);
+	fr[0].file = sym_empty;
+	fr[0].line = 0;
+	fr[0].symoff = 0;
+	return fr[0].function ? 1 : -ENOMEM;
+}
+
+/*
  * Frames for addr (a return address minus one, or an exact pc), innermost
  * first, at most max; the count, 0 when nothing is known. Answered from
  * the cache when seen before (one hash probe); otherwise resolved, marked
@@ -664,6 +850,10 @@ int nprof__sym_lookup(struct nprof_symtab *st, uintptr_t addr,
 
 	if (!st || max <= 0 || addr == 0)
 		return 0;
+	if (addr == NPROF_PC_RUNNING - 1) {
+		out[0] = (struct nprof_frame){.function = "[running]", .file = sym_empty};
+		return 1;
+	}
 	e = cache_find(st, addr);
 	if (NPROF_LIKELY(e != NULL)) {
 		n = e->n < max ? e->n : max;
@@ -673,6 +863,14 @@ int nprof__sym_lookup(struct nprof_symtab *st, uintptr_t addr,
 	}
 	m = find_mapping(st, addr);
 	n = m ? resolve(st, m, addr, fr) : 0;
+	if (n == 0 && m)
+		n = module_offset(st, m, addr, fr);
+	/* A line without a function (DWARF lines, no symbol): still named. */
+	for (int i = 0; i < n && m; i++) {
+		struct nprof_frame named;
+		if (fr[i].function[0] == '\0' && module_offset(st, m, addr, &named) == 1)
+			fr[i].function = named.function;
+	}
 	if (n < 0)
 		return 0; /* out of memory: report nothing, cache nothing */
 	cache_put(st, addr, fr, n);
@@ -689,4 +887,5 @@ void nprof__sym_postfork_child(void)
 	 * threads left it; the state itself is rebuilt on a pid change. */
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	sym_lock = fresh;
+	nprof__debuginfo_postfork_child();
 }

@@ -110,6 +110,10 @@ void nprof__heap_init(int foreign_malloc)
 {
 	long rate = nprof__cfg.heap_rate;
 	profile_rate = rate;
+	/* The sampled range also serves nprof's own threads (malloc_hooks.c),
+	 * so it exists even with heap profiling off; it maps nothing yet. */
+	if (!foreign_malloc)
+		nprof__region_init();
 	if (rate <= 0) {
 		nprof__heap_rate = 0;
 		return;
@@ -389,15 +393,18 @@ void nprof__heap_totals(struct nprof_heap_totals *t)
 }
 
 /*
- * For the leak snapshots (leaks.c): calls fn(ctx, stack, bytes, objects)
- * for every stack that has live sampled blocks now, with the in-use values
- * un-sampled exactly as the heap profile's inuse_space/inuse_objects, so
- * that /debug/pprof/leaks and the heap profile agree. Reads the counters
+ * For the leak snapshots (leaks.c): calls fn(ctx, stack, bytes, samples)
+ * for every stack that has live sampled blocks now, with the in-use bytes
+ * un-sampled exactly as the heap profile's inuse_space, so that
+ * /debug/pprof/leaks and the heap profile agree, the number of sampled
+ * blocks alive (the evidence: each is one observation) and of sampled
+ * blocks ever allocated there (births: what survived of them tells a
+ * leak from a cache that turns over). Reads the counters
  * lock-free like a profile does and allocates nothing. Not for signal
  * handlers (fn is whatever the caller does).
  */
 struct inuse_ctx {
-	void (*fn)(void *ctx, uint32_t stack, int64_t bytes, int64_t objects);
+	void (*fn)(void *ctx, uint32_t stack, int64_t bytes, int64_t samples, int64_t births);
 	void *ctx;
 };
 
@@ -409,12 +416,13 @@ static void each_inuse(void *arg, uint32_t id, const int64_t v[4])
 	int64_t objects, bytes;
 	unsample(v[ALLOCS] - v[FREES], v[ALLOC_BYTES] - v[FREE_BYTES], profile_rate, &objects,
 		 &bytes);
+	(void)objects;
 	if (bytes > 0)
-		c->fn(c->ctx, id, bytes, objects);
+		c->fn(c->ctx, id, bytes, v[ALLOCS] - v[FREES], v[ALLOCS]);
 }
 
 void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
-				       int64_t objects), void *ctx)
+				       int64_t samples, int64_t births), void *ctx)
 {
 	struct inuse_ctx c = {fn, ctx};
 	nprof__stackcounts_each(&counts, each_inuse, &c);

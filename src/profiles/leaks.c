@@ -43,11 +43,22 @@
 #define MAX_SHOWN 20
 /* Frames shown per stack (program frames only). */
 #define MAX_OUT_FRAMES 32
+/* The recent windows judged besides the whole ring (seconds, longest
+ * first); a series is judged over the one where it grows most steadily. */
+static const double windows_s[] = {900, 300, 60, 20};
 /* Points a seconds=N request takes at most (one per second up to that). */
 #define MAX_FRESH_POINTS 61
 
 static const char *const kind_names[NPROF_SERIES_KINDS] = {"heap", "threads", "fds"};
 static const char *const unit_names[NPROF_SERIES_KINDS] = {"bytes", "threads", "fds"};
+
+/* A suspect folded into a group: what its row would have said. */
+struct related {
+	uint32_t series;
+	int kind;
+	int64_t start, end;
+	double slope, confidence, window;
+};
 
 struct suspect {
 	uint32_t series;
@@ -55,6 +66,13 @@ struct suspect {
 	int64_t start, end;
 	double slope;               /* least squares, per second */
 	double confidence;          /* r2 * mono * spread * persist, in [0, 1] */
+	double window;              /* seconds of the window judged */
+	int grouped;                /* folded into another suspect (see group()) */
+	int weak;                   /* below MIN_CONFIDENCE: may only join a group */
+	int nrel;                   /* related suspects folded into this one */
+	struct related rel[4];
+	uintptr_t site_pc;          /* a group's site: the frame creating them all */
+	int site_depth;             /* its index in the creating stack */
 };
 
 /* ------------------------------------------------------------------ */
@@ -70,6 +88,29 @@ static int64_t min_growth(int kind)
 		return 3;
 	int64_t two_samples = 2 * (int64_t)nprof__cfg.heap_rate;
 	return two_samples > 65536 ? two_samples : 65536;
+}
+
+/*
+ * Whether the growth goes on now: the rise over the last steps (enough of
+ * them to expect 3 units of rise at the window's average pace, at least
+ * 2, at most half the window) against that expectation. A pool that
+ * filled up and stopped a few seconds ago has a flat tail; a leak keeps
+ * its pace. Soft, because a slow leak's units come at random moments
+ * (a heap leak's sampled blocks): no rise in the tail halves the
+ * confidence, a rise at the expected pace keeps it.
+ */
+static double tail_factor(const double *v, size_t m)
+{
+	size_t steps = m - 1;
+	double rise = v[m - 1] - v[0];
+	if (steps < 4 || rise <= 0)
+		return 1;
+	size_t tail = (size_t)ceil(3.0 * (double)steps / rise);
+	tail = tail < 2 ? 2 : tail > steps / 2 ? steps / 2 : tail;
+	double expect = rise * (double)tail / (double)steps;
+	double got = v[m - 1] - v[m - 1 - tail];
+	double f = 0.5 + 0.5 * got / expect;
+	return f < 0.5 ? 0.5 : f > 1 ? 1 : f;
 }
 
 /*
@@ -127,7 +168,78 @@ static void judge(const double *t, const double *v, size_t m, struct suspect *s)
 		spread = (1 - max_rise / rise) / (1 - 1.0 / (double)steps);
 		spread = spread < 0 ? 0 : spread > 1 ? 1 : spread;
 	}
-	s->confidence = s->slope > 0 ? r2 * mono * spread * persist : 0;
+	/* Threads are counted only once stuck (snapshot.c leaves out those
+	 * woken within the last second), so a plateau of threads is threads
+	 * that never returned - a capped leak - not a pool that filled up
+	 * while serving: no tail factor for them. */
+	double tail = s->kind == NPROF_SERIES_THREADS ? 1 : tail_factor(v, m);
+	s->confidence = s->slope > 0 ? r2 * mono * spread * persist * tail : 0;
+}
+
+/* Sampled blocks born between point i0 and the last point; births wrap
+ * at 2^32 (unsigned differences are exact), and a point where the series
+ * was absent (no block alive) says 0: the count is then taken from the
+ * first point that has one. */
+static double born_since(const double *b, size_t i0, size_t m)
+{
+	size_t i = i0;
+	while (i < m - 1 && b[i] == 0)
+		i++;
+	return (double)(uint32_t)((uint32_t)b[m - 1] - (uint32_t)b[i]);
+}
+
+/*
+ * Judges a heap series: v[] in-use bytes (for the slope shown), c[] the
+ * sampled blocks alive at each point - each one an observation of its
+ * own, so the evidence is counted in samples, not read off the shape of
+ * an estimate that moves in steps of a sampling period:
+ *   k        sampled blocks gained over the window (end - start);
+ *   survive  k / (sampled blocks allocated over the window, the births the
+ *            heap profiler counted): a leak keeps every block it
+ *            allocates, a bounded cache or a pool gives one back for each
+ *            it takes, scratch buffers give everything back;
+ *   evidence 1 - exp(-k/3): 0.63 at 3 blocks, 0.93 at 8, so that a leak
+ *            is named within a few sample periods of growth, while one or
+ *            two blocks are never enough;
+ *   spread   the rise is not one step: 1 - (largest single rise / all
+ *            rises), doubled and clamped to 1, so two equal steps or more
+ *            pass, a table built at once (all of its blocks in one step)
+ *            gets 0;
+ *   persist  as for counts: the rises go on to the end.
+ * confidence = survive * evidence * spread * persist.
+ */
+static void judge_heap(const double *t, const double *v, const double *c, double born,
+		       size_t m, struct suspect *s)
+{
+	judge(t, v, m, s); /* the slope in bytes per second */
+	size_t steps = m - 1, first_rise = m, last_rise = 0;
+	double rises = 0, max_rise = 0;
+	for (size_t i = 0; i + 1 < m; i++) {
+		double d = c[i + 1] - c[i];
+		if (d > 0) {
+			rises += d;
+			if (d > max_rise)
+				max_rise = d;
+			if (first_rise == m)
+				first_rise = i;
+			last_rise = i;
+		}
+	}
+	double k = c[m - 1] - c[0];
+	if (k < 2 || rises <= 0 || steps < 2) {
+		s->confidence = 0;
+		return;
+	}
+	/* Births counted by the heap profiler: churn between two snapshots
+	 * (a cache evicting one block for each it adds) nets to nothing in
+	 * c[] but not here. */
+	double survive = k / (born > rises ? born : rises);
+	double evidence = 1 - exp(-k / 3);
+	double spread = 2 * (1 - max_rise / rises);
+	spread = spread < 0 ? 0 : spread > 1 ? 1 : spread;
+	double persist = first_rise < steps ?
+		(double)(last_rise - first_rise + 1) / (double)(steps - first_rise) : 0;
+	s->confidence = s->slope > 0 ? survive * evidence * spread * persist * tail_factor(c, m) : 0;
 }
 
 static int kind_order(int kind)
@@ -166,29 +278,65 @@ static struct suspect *rank(struct nprof_snap *const *snaps, size_t m, size_t *n
 	*n = 0;
 	if (m < MIN_POINTS)
 		return NULL;
-	const struct nprof_snap *first = snaps[0], *last = snaps[m - 1];
-	double *t = nprof__arena_alloc(sizeof *t * m * 2);
+	const struct nprof_snap *last = snaps[m - 1];
+	double *t = nprof__arena_alloc(sizeof *t * m * 4);
 	struct suspect *out = NULL;
 	size_t cap = 0;
 	if (t == NULL)
 		return NULL;
-	double *v = t + m;
+	double *v = t + m, *c = t + 2 * m, *b = t + 3 * m;
 	for (size_t i = 0; i < m; i++)
-		t[i] = (double)(snaps[i]->t_ns - first->t_ns) / 1e9;
+		t[i] = (double)(snaps[i]->t_ns - snaps[0]->t_ns) / 1e9;
+	/* The windows judged: the whole ring, then the recent parts, so that
+	 * a leak that began an hour into a quiet program is judged over its
+	 * own minutes rather than drowned in the flat hour before it. Each
+	 * window starts at the first snapshot inside it. */
+	size_t from[sizeof windows_s / sizeof windows_s[0] + 1], nw = 0;
+	from[nw++] = 0;
+	for (size_t w = 0; w < sizeof windows_s / sizeof windows_s[0]; w++) {
+		size_t i0 = 0;
+		while (i0 < m && t[m - 1] - t[i0] > windows_s[w])
+			i0++;
+		if (m - i0 >= MIN_POINTS && i0 != from[nw - 1])
+			from[nw++] = i0;
+	}
 	for (size_t k = 0; k < last->n; k++) {
 		uint32_t id = last->e[k].series;
 		const struct nprof_series *ser = nprof__series_at(id);
 		if (ser == NULL)
 			continue;
-		int64_t end = last->e[k].value, start = nprof__snap_value(first, id);
-		if (end - start < min_growth(ser->kind))
+		int64_t end = last->e[k].value;
+		if (end - nprof__snap_value(snaps[from[nw - 1]], id) < min_growth(ser->kind) &&
+		    end - nprof__snap_value(snaps[0], id) < min_growth(ser->kind))
 			continue;
-		for (size_t i = 0; i < m; i++)
-			v[i] = (double)nprof__snap_value(snaps[i], id);
-		struct suspect s = {.series = id, .kind = ser->kind, .start = start, .end = end};
-		judge(t, v, m, &s);
-		if (s.confidence < MIN_CONFIDENCE)
+		for (size_t i = 0; i < m; i++) {
+			uint32_t aux, births;
+			v[i] = (double)nprof__snap_value_aux(snaps[i], id, &aux, &births);
+			c[i] = (double)aux;
+			/* Births wrap at 2^32: differences from the last are exact. */
+			b[i] = (double)births;
+		}
+		struct suspect best = {.confidence = -1};
+		for (size_t w = 0; w < nw; w++) {
+			size_t i0 = from[w];
+			int64_t start = (int64_t)v[i0];
+			if (end - start < min_growth(ser->kind))
+				continue;
+			struct suspect s = {.series = id, .kind = ser->kind, .start = start,
+					    .end = end, .window = t[m - 1] - t[i0]};
+			if (ser->kind == NPROF_SERIES_HEAP)
+				judge_heap(t + i0, v + i0, c + i0, born_since(b, i0, m), m - i0, &s);
+			else
+				judge(t + i0, v + i0, m - i0, &s);
+			if (s.confidence > best.confidence + 0.02)
+				best = s;
+		}
+		/* Half the threshold: not a suspect, but it may join a group
+		 * (the sockets of a leak that hit its cap, which stopped
+		 * growing with the threads that hold them). */
+		if (best.confidence < MIN_CONFIDENCE / 2)
 			continue;
+		best.weak = best.confidence < MIN_CONFIDENCE;
 		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			void *p = nprof__arena_realloc(out, sizeof *out * ncap);
@@ -197,7 +345,7 @@ static struct suspect *rank(struct nprof_snap *const *snaps, size_t m, size_t *n
 			out = p;
 			cap = ncap;
 		}
-		out[(*n)++] = s;
+		out[(*n)++] = best;
 	}
 	nprof__arena_free(t);
 	if (*n > 1)
@@ -227,7 +375,7 @@ long nprof__leaks_suspects(const char *kind)
 	struct suspect *s = rank_ring(&n, &window, &points, NULL);
 	long c = 0;
 	for (size_t i = 0; i < n; i++)
-		if (kind == NULL || strcmp(kind, kind_names[s[i].kind]) == 0)
+		if (!s[i].weak && (kind == NULL || strcmp(kind, kind_names[s[i].kind]) == 0))
 			c++;
 	nprof__arena_free(s);
 	return c;
@@ -330,10 +478,10 @@ static void symctx_close(struct symctx *c)
  * The frames of stack `id` that belong to the program, innermost first,
  * inlined calls expanded (each as its own frame, as pprof shows them).
  */
-static int program_frames(struct symctx *c, uint32_t id, struct oframe *out, int max)
+static int program_pcs(struct symctx *c, const uintptr_t *pcs, int npcs, struct oframe *out,
+		       int max)
 {
-	int npcs, n = 0;
-	const uintptr_t *pcs = nprof__stack_get(id, &npcs);
+	int n = 0;
 	for (int k = 0; k < npcs && n < max; k++) {
 		uintptr_t addr = pcs[k] - 1;
 		const struct nprof_mapping *m = c->st ? nprof__sym_mapping(c->st, addr) : NULL;
@@ -361,6 +509,125 @@ static int program_frames(struct symctx *c, uint32_t id, struct oframe *out, int
 		}
 	}
 	return n;
+}
+
+static int program_frames(struct symctx *c, uint32_t id, struct oframe *out, int max)
+{
+	int npcs;
+	const uintptr_t *pcs = nprof__stack_get(id, &npcs);
+	return program_pcs(c, pcs, npcs, out, max);
+}
+
+/* ------------------------------------------------------------------ */
+/* Grouping: threads, their descriptors and their heap, one suspect     */
+/* ------------------------------------------------------------------ */
+
+/* A thread parked in I/O: a per-object service thread (a keepalive, a
+ * reader) rather than one stuck in the program's own logic (a channel, a
+ * lock), whose blocking line is the answer. */
+static int io_wait(const char *w)
+{
+	static const char *const io[] = {
+		"poll", "ppoll", "select", "pselect", "epoll_wait", "read", "readv", "recv",
+		"recvmsg", "recvmmsg", "accept", "connect",
+	};
+	for (size_t i = 0; i < sizeof io / sizeof io[0]; i++)
+		if (strcmp(w, io[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Frames two stacks share at their outer end. */
+static int common_outer(const uintptr_t *a, int na, const uintptr_t *b, int nb)
+{
+	int k = 0;
+	while (k < na && k < nb && a[na - 1 - k] == b[nb - 1 - k])
+		k++;
+	return k;
+}
+
+static int program_pc(struct symctx *c, uintptr_t pc)
+{
+	return c->st == NULL || !foreign_mapping(c, nprof__sym_mapping(c->st, pc - 1));
+}
+
+/*
+ * Folds related growth into one suspect: a thread suspect parked in I/O
+ * and a descriptor suspect growing at about the same rate (within a factor
+ * of two), created from one frame of the program - the innermost frame
+ * their creating stacks share - become one suspect whose site is that
+ * frame; heap suspects allocated below the same frame join it. The shared
+ * frame must not be the outermost frame of the program on that stack
+ * (main, a thread's start routine): everything shares that one, so sharing
+ * it says nothing. Incident 3: the keepalive threads (created in
+ * client_new) and the sockets (opened in client_new) share the handler's
+ * call of client_new: that line is the answer. Grouped suspects are marked
+ * and left out of the list (n is updated), as are the weak candidates
+ * that joined no group; the group carries them in
+ * rel[], takes the highest confidence of its members (the kinds together
+ * are more evidence, not less), and the list is ranked again.
+ */
+static void group(struct symctx *c, struct suspect *s, size_t *np)
+{
+	size_t n = *np;
+	for (size_t i = 0; i < n; i++) {
+		struct suspect *t = &s[i];
+		const struct nprof_series *ts = nprof__series_at(t->series);
+		if (t->grouped || t->weak || t->kind != NPROF_SERIES_THREADS || ts->creator == 0 ||
+		    !io_wait(nprof__snap_label(ts->label)))
+			continue;
+		int nc;
+		const uintptr_t *cp = nprof__stack_get(ts->creator, &nc);
+		/* Pass 0 finds the descriptors and the site; pass 1 adds what
+		 * else was created below that site. */
+		for (int pass = 0; pass < 2; pass++) {
+			for (size_t j = 0; j < n && t->nrel < 4; j++) {
+				struct suspect *f = &s[j];
+				if (j == i || f->grouped || f->nrel > 0 ||
+				    f->kind == NPROF_SERIES_THREADS || (pass == 0) != (t->nrel == 0))
+					continue;
+				int nf;
+				const uintptr_t *fp =
+					nprof__stack_get(nprof__series_at(f->series)->stack, &nf);
+				int k = common_outer(cp, nc, fp, nf);
+				if (k == 0 || k >= nc || k >= nf)
+					continue;
+				if (pass == 0) {
+					if (f->kind != NPROF_SERIES_FDS || f->slope < t->slope / 2 ||
+					    f->slope > t->slope * 2)
+						continue;
+					/* The innermost shared frame of the program, and
+					 * one of the program's further out. */
+					int depth = nc - k, outer = 0;
+					while (depth < nc && !program_pc(c, cp[depth]))
+						depth++;
+					for (int d = depth + 1; d < nc; d++)
+						outer |= program_pc(c, cp[d]);
+					if (depth >= nc || !outer)
+						continue;
+					t->site_pc = cp[depth];
+					t->site_depth = depth;
+				} else if (nc - k > t->site_depth) {
+					continue; /* not created below the group's site */
+				}
+				f->grouped = 1;
+				t->rel[t->nrel++] = (struct related){f->series, f->kind, f->start,
+								     f->end, f->slope,
+								     f->confidence, f->window};
+				if (f->confidence > t->confidence)
+					t->confidence = f->confidence;
+			}
+			if (t->nrel == 0)
+				break;
+		}
+	}
+	size_t out = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!s[i].grouped && !s[i].weak)
+			s[out++] = s[i];
+	*np = out;
+	if (out > 1)
+		qsort(s, out, sizeof *s, by_rank);
 }
 
 /* A header or a system include: helpers such as an inlined channel send
@@ -430,20 +697,43 @@ static double json_num(double x)
 	return isfinite(x) ? x : 0;
 }
 
+/* The frames a suspect names: a group's from its site outward (the
+ * creating stack), any other's its series' stack. */
+static int suspect_frames(struct symctx *c, const struct suspect *s, struct oframe *out)
+{
+	const struct nprof_series *ser = nprof__series_at(s->series);
+	if (s->nrel > 0) {
+		int nc;
+		const uintptr_t *cp = nprof__stack_get(ser->creator, &nc);
+		return program_pcs(c, cp + s->site_depth, nc - s->site_depth, out, MAX_OUT_FRAMES);
+	}
+	return program_frames(c, ser->stack, out, MAX_OUT_FRAMES);
+}
+
+static void json_head(struct nprof_buf *b, const struct suspect *s)
+{
+	nprof__buf_printf(b, "{\"kind\": \"%s\", \"unit\": \"%s\", \"start\": %" PRId64
+			  ", \"end\": %" PRId64 ", \"growth_per_second\": %.1f,"
+			  " \"confidence\": %.2f, \"window_seconds\": %.1f", kind_names[s->kind],
+			  unit_names[s->kind], s->start, s->end, json_num(s->slope),
+			  json_num(s->confidence), json_num(s->window));
+	/* The series id, for the web UI's charts (ui/data/history?series=). */
+	nprof__buf_printf(b, ", \"series\": %" PRIu32, s->series);
+}
+
 static void write_json(struct nprof_buf *b, struct symctx *c, const struct suspect *s,
 		       size_t n, double window)
 {
 	struct oframe frames[MAX_OUT_FRAMES], creator[MAX_OUT_FRAMES];
 	nprof__buf_printf(b, "{\"window_seconds\": %.1f,\n \"suspects\": [", json_num(window));
-	for (size_t i = 0; i < n && i < MAX_SHOWN; i++) {
+	for (size_t i = 0, shown = 0; i < n && shown < MAX_SHOWN; i++) {
+		if (s[i].grouped)
+			continue;
 		const struct nprof_series *ser = nprof__series_at(s[i].series);
-		int nf = program_frames(c, ser->stack, frames, MAX_OUT_FRAMES);
+		int nf = suspect_frames(c, &s[i], frames);
 		const struct oframe *site = site_of(frames, nf);
-		nprof__buf_printf(b, "%s\n   {\"kind\": \"%s\", \"unit\": \"%s\", \"start\": %" PRId64
-				  ", \"end\": %" PRId64 ", \"growth_per_second\": %.1f,"
-				  " \"confidence\": %.2f", i ? "," : "", kind_names[s[i].kind],
-				  unit_names[s[i].kind], s[i].start, s[i].end, json_num(s[i].slope),
-				  json_num(s[i].confidence));
+		nprof__buf_printf(b, "%s\n   ", shown++ ? "," : "");
+		json_head(b, &s[i]);
 		if (s[i].kind == NPROF_SERIES_THREADS) {
 			const char *w = nprof__snap_label(ser->label);
 			nprof__buf_printf(b, ", \"wait\": ");
@@ -463,6 +753,34 @@ static void write_json(struct nprof_buf *b, struct symctx *c, const struct suspe
 								MAX_OUT_FRAMES) : 0;
 			nprof__buf_printf(b, ",\n    \"created_by\": ");
 			json_frames(b, creator, nc);
+		}
+		if (s[i].nrel > 0) {
+			/* A group: where its threads wait, and the growth of the
+			 * other kinds created from the same line. */
+			nf = program_frames(c, ser->stack, frames, MAX_OUT_FRAMES);
+			nprof__buf_printf(b, ",\n    \"thread_stack\": ");
+			json_frames(b, frames, nf);
+			nprof__buf_printf(b, ",\n    \"related\": [");
+			for (int r = 0; r < s[i].nrel; r++) {
+				const struct related *x = &s[i].rel[r];
+				nf = program_frames(c, nprof__series_at(x->series)->stack, frames,
+						    MAX_OUT_FRAMES);
+				const struct oframe *xs = site_of(frames, nf);
+				nprof__buf_printf(b, "%s\n      ", r ? "," : "");
+				struct suspect xr = {.kind = x->kind, .start = x->start, .end = x->end,
+						     .slope = x->slope, .confidence = x->confidence,
+						     .window = x->window};
+				json_head(b, &xr);
+				nprof__buf_printf(b, ", \"site\": ");
+				if (xs != NULL)
+					json_frame(b, xs);
+				else
+					nprof__buf_printf(b, "null");
+				nprof__buf_printf(b, ", \"stack\": ");
+				json_frames(b, frames, nf);
+				nprof__buf_putc(b, '}');
+			}
+			nprof__buf_putc(b, ']');
 		}
 		nprof__buf_putc(b, '}');
 	}
@@ -495,30 +813,43 @@ static void place(char *out, size_t cap, const struct oframe *f)
 		snprintf(out, cap, "%s", f->function);
 }
 
+/* "+12.3 KiB/s" */
+static void fmt_rate(char *out, size_t cap, const struct suspect *s)
+{
+	char rate[32];
+	fmt_amount(rate, sizeof rate, s->kind, s->slope);
+	snprintf(out, cap, "+%s/s", rate);
+}
+
 static void write_text(struct nprof_buf *b, struct symctx *c, const struct suspect *s,
 		       size_t n, double window, size_t points, const char *how)
 {
 	struct oframe frames[MAX_OUT_FRAMES];
-	nprof__buf_printf(b, "# nprof leak suspects: %zu over %.1f s (%zu snapshots, %s)\n", n,
-			  window, points, how);
+	size_t shown_n = 0;
+	for (size_t i = 0; i < n; i++)
+		shown_n += !s[i].grouped;
+	nprof__buf_printf(b, "# nprof leak suspects: %zu over %.1f s (%zu snapshots, %s)\n",
+			  shown_n, window, points, how);
 	if (points < MIN_POINTS) {
 		nprof__buf_printf(b, "# not enough snapshots yet: %zu of %d; ask again later or use "
 				  "?seconds=10\n", points, MIN_POINTS);
 		return;
 	}
-	if (n == 0) {
+	if (shown_n == 0) {
 		nprof__buf_printf(b, "# nothing grew steadily over the window\n");
 		return;
 	}
 	nprof__buf_printf(b, "%-8s %14s  %-25s %5s  %-20s %s\n", "KIND", "GROWTH", "START -> END",
 			  "CONF", "WAIT", "SITE");
-	for (size_t i = 0; i < n && i < MAX_SHOWN; i++) {
+	for (size_t i = 0, shown = 0; i < n && shown < MAX_SHOWN; i++) {
+		if (s[i].grouped)
+			continue;
+		shown++;
 		const struct nprof_series *ser = nprof__series_at(s[i].series);
-		int nf = program_frames(c, ser->stack, frames, MAX_OUT_FRAMES);
+		int nf = suspect_frames(c, &s[i], frames);
 		const struct oframe *site = site_of(frames, nf);
-		char g[40], rate[32], a[24], z[24], range[64], where[320];
-		fmt_amount(rate, sizeof rate, s[i].kind, s[i].slope);
-		snprintf(g, sizeof g, "+%s/s", rate);
+		char g[40], a[24], z[24], range[64], where[320];
+		fmt_rate(g, sizeof g, &s[i]);
 		fmt_amount(a, sizeof a, s[i].kind, (double)s[i].start);
 		fmt_amount(z, sizeof z, s[i].kind, (double)s[i].end);
 		snprintf(range, sizeof range, "%s -> %s", a, z);
@@ -526,6 +857,22 @@ static void write_text(struct nprof_buf *b, struct symctx *c, const struct suspe
 		place(where, sizeof where, site);
 		nprof__buf_printf(b, "%-8s %14s  %-25s %5.2f  %-20s %s", kind_names[s[i].kind],
 				  g, range, s[i].confidence, w[0] ? w : "unknown", where);
+		if (s[i].nrel > 0) {
+			/* A group: the line creating them all, then what grows
+			 * with the threads and where the threads wait. */
+			nprof__buf_printf(b, "  with");
+			for (int r = 0; r < s[i].nrel; r++) {
+				struct suspect x = {.kind = s[i].rel[r].kind, .slope = s[i].rel[r].slope};
+				fmt_rate(g, sizeof g, &x);
+				nprof__buf_printf(b, "%s %s %s", r ? "," : "",
+						  kind_names[s[i].rel[r].kind], g);
+			}
+			nf = program_frames(c, ser->stack, frames, MAX_OUT_FRAMES);
+			site = site_of(frames, nf);
+			place(where, sizeof where, site);
+			nprof__buf_printf(b, "; threads wait at %s\n", where);
+			continue;
+		}
 		/* The helper the site called (an inlined channel send) tells two
 		 * rows with one site apart; the creating line of a thread is
 		 * often the bug itself (a client per request). */
@@ -543,8 +890,8 @@ static void write_text(struct nprof_buf *b, struct symctx *c, const struct suspe
 		}
 		nprof__buf_putc(b, '\n');
 	}
-	if (n > MAX_SHOWN)
-		nprof__buf_printf(b, "# %zu more not shown\n", n - MAX_SHOWN);
+	if (shown_n > MAX_SHOWN)
+		nprof__buf_printf(b, "# %zu more not shown\n", shown_n - MAX_SHOWN);
 }
 
 /* ------------------------------------------------------------------ */
@@ -612,10 +959,12 @@ void nprof__leaks_handle(const struct nprof_req *req, struct nprof_reply *rep)
 			snprintf(how, sizeof how, "one every %gs; dropped: %ld thinned, %ld entries, "
 				 "%ld failed", info.interval_s, info.thinned, info.truncated, info.failed);
 		else
-			snprintf(how, sizeof how, "one every %gs", info.interval_s);
+			snprintf(how, sizeof how, "one every %gs for the last minute, coarser before",
+				 info.interval_s);
 	}
 	struct symctx c;
 	symctx_open(&c);
+	group(&c, s, &n);
 	if (json) {
 		rep->content_type = "application/json";
 		write_json(&rep->body, &c, s, n, window);

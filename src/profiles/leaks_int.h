@@ -38,10 +38,12 @@ struct nprof_series {
 	uint32_t creator;           /* threads: a creating stack seen; 0 unknown */
 };
 
-/* One value of one snapshot. */
+/* One value of one snapshot (24 bytes). */
 struct nprof_snap_entry {
 	uint32_t series;            /* index into the series table */
+	uint32_t aux;               /* heap: sampled blocks alive (the evidence); else 0 */
 	int64_t value;
+	uint32_t births;            /* heap: sampled blocks ever allocated (wraps); else 0 */
 };
 
 /* One snapshot: immutable once taken; entries sorted by series. */
@@ -66,8 +68,11 @@ const struct nprof_series *nprof__series_at(uint32_t i);
 /* The text of a label ("pthread_cond_wait", "socket-tcp"); "" for 0. */
 const char *nprof__snap_label(uint16_t label);
 
-/* The value of `series` in `s` (0 when absent): binary search. */
+/* The value of `series` in `s` (0 when absent): binary search. With
+ * `aux` non-NULL, also its aux (0 when absent). */
 int64_t nprof__snap_value(const struct nprof_snap *s, uint32_t series);
+int64_t nprof__snap_value_aux(const struct nprof_snap *s, uint32_t series, uint32_t *aux,
+			      uint32_t *births);
 
 /*
  * The ring, oldest first. Lock it, read `snaps[0..n)` (the snapshots stay

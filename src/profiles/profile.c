@@ -81,6 +81,7 @@ void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ..
 	rep->status = status;
 	rep->content_type = TEXT_PLAIN;
 	rep->attachment = NULL;
+	rep->encoding = NULL;
 	/* The reason may quote a URL or a header: it stays one line of valid
 	 * UTF-8, every control byte and every byte that is not part of a
 	 * well-formed UTF-8 sequence written as \xNN. */

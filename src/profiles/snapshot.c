@@ -11,9 +11,10 @@
  *     open-addressing hash of indexes that only interning touches.
  *   - the label table: wait reasons and descriptor kinds, as short strings
  *     in a static array (a handful in any program).
- *   - the ring: pointers to immutable snapshots, oldest first, at most
- *     3600 / NPROF_SNAPSHOT of them (an hour), holding at most RING_BUDGET
- *     bytes of entries. Over budget, the older half is thinned (every
+ *   - the ring: pointers to immutable snapshots, oldest first, spanning
+ *     an hour: every NPROF_SNAPSHOT (default 1 s) for the last minute, one
+ *     per 5 s before that (a fast leak is seen within seconds, a slow one
+ *     over the hour), holding at most RING_BUDGET bytes of entries. Over budget, the older half is thinned (every
  *     second snapshot dropped), so the ring keeps its whole hour at a
  *     coarser step instead of forgetting the start of a leak; drops are
  *     counted.
@@ -48,9 +49,9 @@
 #include <string.h>
 #include <time.h>
 
-/* At most this many bytes of snapshot entries (16 bytes each) in the ring:
- * 4 MiB keeps, say, 200 live series per snapshot for 1300 snapshots
- * before thinning starts. */
+/* At most this many bytes of snapshot entries (24 bytes each) in the ring:
+ * 4 MiB keeps, say, 200 live series per snapshot for the ~780 snapshots
+ * of an hour (a minute at 1 s, then 5 s) before thinning starts. */
 #define RING_BUDGET ((size_t)4 << 20)
 /* One snapshot may use at most an eighth of the budget; beyond, the
  * smallest heap series are left out of it (threads and descriptors first:
@@ -58,6 +59,14 @@
 #define SNAP_MAX_ENTRIES (RING_BUDGET / 8 / sizeof(struct nprof_snap_entry))
 /* The ring never thins below this many snapshots. */
 #define RING_MIN_KEEP 16
+/* The ring's span, and its recent part kept at the fine step
+ * (NPROF_SNAPSHOT, default 1 s); before it, one snapshot per
+ * COARSE_STEP_S (or per NPROF_SNAPSHOT when that is longer). */
+#define WINDOW_S 3600.0
+/* A thread waiting for less than this is not counted (see snap_take). */
+#define STUCK_NS 1000000000LL
+#define RECENT_S 60.0
+#define COARSE_STEP_S 5.0
 
 #define SER_CHUNK 4096
 #define SER_DIR 64                  /* 262,144 series at most */
@@ -201,7 +210,7 @@ struct gather {
 };
 
 static void add(struct gather *g, int kind, uint32_t stack, const char *label,
-		uint32_t creator, int64_t value)
+		uint32_t creator, int64_t value, uint32_t aux, uint32_t births)
 {
 	if (stack == 0)
 		return; /* no stack, no line to name: not a leak suspect */
@@ -220,18 +229,19 @@ static void add(struct gather *g, int kind, uint32_t stack, const char *label,
 		g->e = p;
 		g->cap = ncap;
 	}
-	g->e[g->n++] = (struct nprof_snap_entry){(uint32_t)idx, value};
+	g->e[g->n++] = (struct nprof_snap_entry){(uint32_t)idx, aux, value, births};
 }
 
-static void add_heap(void *ctx, uint32_t stack, int64_t bytes, int64_t objects)
+static void add_heap(void *ctx, uint32_t stack, int64_t bytes, int64_t samples, int64_t births)
 {
-	(void)objects;
-	add(ctx, NPROF_SERIES_HEAP, stack, NULL, 0, bytes);
+	add(ctx, NPROF_SERIES_HEAP, stack, NULL, 0, bytes,
+	    samples < 0 ? 0 : samples > UINT32_MAX ? UINT32_MAX : (uint32_t)samples,
+	    (uint32_t)births);
 }
 
 static void add_fds(void *ctx, uint32_t stack, const char *kind, int64_t count)
 {
-	add(ctx, NPROF_SERIES_FDS, stack, kind, 0, count);
+	add(ctx, NPROF_SERIES_FDS, stack, kind, 0, count, 0, 0);
 }
 
 static int cmp_series(const void *a, const void *b)
@@ -262,7 +272,13 @@ struct nprof_snap *nprof__snap_take(void)
 	if (nprof__threads_collect(&ts, 1) == 0) {
 		for (size_t i = 0; i < ts.n; i++) {
 			const struct nprof_thread_info *ti = &ts.t[i];
-			add(&g, NPROF_SERIES_THREADS, ti->stack, ti->wait, ti->creator_stack, 1);
+			/* A thread nprof saw begin its wait less than STUCK_NS
+			 * ago is working (a pool worker woken for each request),
+			 * not stuck: it is not counted. A leaked thread is
+			 * counted from STUCK_NS after it blocked, for good. */
+			if (ti->wait_kind == NPROF_WAITK_EXACT && ti->wait_ns < STUCK_NS)
+				continue;
+			add(&g, NPROF_SERIES_THREADS, ti->stack, ti->wait, ti->creator_stack, 1, 0, 0);
 		}
 		nprof__threads_set_free(&ts);
 		listed = 1;
@@ -280,10 +296,13 @@ struct nprof_snap *nprof__snap_take(void)
 	if (g.n > 0) {
 		qsort(g.e, g.n, sizeof *g.e, cmp_series);
 		for (size_t i = 0; i < g.n; i++) {
-			if (n > 0 && g.e[n - 1].series == g.e[i].series)
+			if (n > 0 && g.e[n - 1].series == g.e[i].series) {
 				g.e[n - 1].value += g.e[i].value;
-			else
+				g.e[n - 1].aux += g.e[i].aux;
+				g.e[n - 1].births += g.e[i].births;
+			} else {
 				g.e[n++] = g.e[i];
+			}
 		}
 	}
 	if (n > SNAP_MAX_ENTRIES) {
@@ -310,6 +329,12 @@ struct nprof_snap *nprof__snap_take(void)
 
 int64_t nprof__snap_value(const struct nprof_snap *s, uint32_t series)
 {
+	return nprof__snap_value_aux(s, series, NULL, NULL);
+}
+
+int64_t nprof__snap_value_aux(const struct nprof_snap *s, uint32_t series, uint32_t *aux,
+			      uint32_t *births)
+{
 	size_t lo = 0, hi = s->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -318,7 +343,12 @@ int64_t nprof__snap_value(const struct nprof_snap *s, uint32_t series)
 		else
 			hi = mid;
 	}
-	return lo < s->n && s->e[lo].series == series ? s->e[lo].value : 0;
+	int hit = lo < s->n && s->e[lo].series == series;
+	if (aux != NULL)
+		*aux = hit ? s->e[lo].aux : 0;
+	if (births != NULL)
+		*births = hit ? s->e[lo].births : 0;
+	return hit ? s->e[lo].value : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -347,6 +377,51 @@ static void thin_locked(void)
 	ring_n = out;
 }
 
+/* The coarse step of the ring beyond its recent minute. */
+static double coarse_step(void)
+{
+	double fine = nprof__cfg.snapshot_s > 0 ? nprof__cfg.snapshot_s : 1.0;
+	return fine > COARSE_STEP_S ? fine : COARSE_STEP_S;
+}
+
+/*
+ * Keeps the fine cadence for the last RECENT_S seconds and one snapshot
+ * per coarse step before that (greedy from the oldest: a snapshot older
+ * than the recent minute is dropped when it is closer than the coarse step
+ * to the last one kept), and nothing older than an hour. Stable: what was
+ * kept once is kept again. ring_lock held.
+ */
+static void age_locked(int64_t now)
+{
+	int64_t hour = (int64_t)(WINDOW_S * 1e9), recent = (int64_t)(RECENT_S * 1e9);
+	double fine = nprof__cfg.snapshot_s > 0 ? nprof__cfg.snapshot_s : 1.0;
+	int64_t gap = (int64_t)((coarse_step() - fine / 2) * 1e9);
+	size_t first = 0;
+	while (ring_n - first > RING_MIN_KEEP && now - ring[first]->t_ns > hour) {
+		ring_bytes -= snap_bytes(ring[first]);
+		nprof__arena_free(ring[first]);
+		first++;
+	}
+	if (ring_n - first == 0) {
+		ring_n = 0;
+		return;
+	}
+	size_t out = 0;
+	int64_t kept = ring[first]->t_ns;
+	ring[out++] = ring[first];
+	for (size_t i = first + 1; i < ring_n; i++) {
+		struct nprof_snap *x = ring[i];
+		if (now - x->t_ns > recent && x->t_ns - kept < gap && i + 1 < ring_n) {
+			ring_bytes -= snap_bytes(x);
+			nprof__arena_free(x);
+			continue;
+		}
+		kept = x->t_ns;
+		ring[out++] = x;
+	}
+	ring_n = out;
+}
+
 static void push(struct nprof_snap *s)
 {
 	pthread_mutex_lock(&ring_lock);
@@ -355,8 +430,9 @@ static void push(struct nprof_snap *s)
 		pthread_mutex_unlock(&ring_lock);
 		return;
 	}
+	age_locked(s->t_ns);
 	if (ring_n == ring_cap) {
-		/* The window is full: the oldest falls out (not a drop). */
+		/* Cannot happen with the sizes above; the oldest falls out. */
 		ring_bytes -= snap_bytes(ring[0]);
 		nprof__arena_free(ring[0]);
 		memmove(ring, ring + 1, sizeof *ring * (ring_n - 1));
@@ -395,8 +471,10 @@ static void ring_reset(void)
 	nprof__arena_free(ring);
 	ring_n = ring_bytes = 0;
 	ring_thinned = ring_truncated = ring_failed = 0;
-	double iv = nprof__cfg.snapshot_s > 0 ? nprof__cfg.snapshot_s : 5.0;
-	ring_cap = (size_t)(3600.0 / iv + 0.5);
+	double iv = nprof__cfg.snapshot_s > 0 ? nprof__cfg.snapshot_s : 1.0;
+	/* The recent minute at the fine step, the rest of the hour at the
+	 * coarse one, and a little slack for timer jitter. */
+	ring_cap = (size_t)(RECENT_S / iv + WINDOW_S / coarse_step()) + 8;
 	if (ring_cap < RING_MIN_KEEP)
 		ring_cap = RING_MIN_KEEP;
 	ring = nprof__arena_alloc(sizeof *ring * ring_cap);
@@ -422,6 +500,9 @@ static void *snapshot_main(void *unused)
 	pthread_mutex_lock(&ctl_lock);
 	while (!stop_requested) {
 		pthread_mutex_unlock(&ctl_lock);
+		nprof__follow_sweep(0);
+		/* Symbols unused for minutes: release libdw and its files. */
+		nprof__sym_release_idle(NPROF_SYM_IDLE_NS);
 		struct nprof_snap *s = nprof__snap_take();
 		if (s != NULL) {
 			push(s);

@@ -137,7 +137,12 @@ static void put_frames2(struct nprof_buf *b, struct symc *c, uintptr_t pc)
 	}
 	for (int i = 0; i < n; i++) {
 		const char *fn = f[i].function[0] ? f[i].function : "??";
-		nprof__buf_printf(b, "%s(...)\n\t%s", fn, f[i].file[0] ? f[i].file : "?");
+		size_t len = strlen(fn);
+		/* Go's "func(...)"; a demangled C++ name has its parameter list
+		 * already ("mysqld_main(int, char**)"), and module+0xOFF none. */
+		const char *args = (len > 0 && fn[len - 1] == ')') || fn[0] == '[' ||
+				   strstr(fn, "+0x") ? "" : "(...)";
+		nprof__buf_printf(b, "%s%s\n\t%s", fn, args, f[i].file[0] ? f[i].file : "?");
 		if (f[i].line > 0)
 			nprof__buf_printf(b, ":%d", f[i].line);
 		if (i == n - 1)

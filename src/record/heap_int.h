@@ -62,6 +62,31 @@ int nprof__region_free(void *p, uint32_t *stack, size_t *size);
 /* Usable size of a live block of the range (what malloc_usable_size says). */
 size_t nprof__region_usable(const void *p);
 
+/* Non-zero: every block gets one spare byte past its end (leak checks:
+ * an end pointer then never points into the next block). */
+extern int nprof__region_pad;
+
+/* One live block of the range, as a leak check sees it. */
+struct nprof_region_block {
+	uintptr_t addr;
+	size_t size;            /* requested bytes */
+	uint32_t stack;
+	uint16_t gen;           /* the generation it was made in */
+};
+
+/*
+ * Copies up to `max` live blocks, in address order, into `out` and returns
+ * how many there are (call again with more room when that is > max).
+ * Takes the region lock; never calls malloc.
+ */
+size_t nprof__region_blocks(struct nprof_region_block *out, size_t max);
+
+/*
+ * Starts a new generation of blocks and returns the previous one: blocks
+ * stamped with a later generation were made after this call.
+ */
+uint16_t nprof__region_mark(void);
+
 /* fork: take and release the region lock. */
 void nprof__region_prefork(void);
 void nprof__region_postfork(void);

@@ -2,9 +2,19 @@
  * heap_region.c - the sampled-block allocator.
  *
  * Every allocation the heap profiler samples is served from one address
- * range that nprof reserves at start (64 GiB of address space, PROT_NONE,
- * no memory committed). free() then tells a sampled pointer from all the
- * others with one subtract-and-compare against two globals, no lock and no
+ * range that nprof chooses at start (up to 64 GiB) but maps only as it is
+ * used: nothing is reserved up front, because every mapping counts against
+ * the program's RLIMIT_AS. A reservation either made every later mapping
+ * of a program that lowers RLIMIT_AS fail, or, served from, let sampled
+ * blocks bypass the limit (tests/preload/rlimit_as.sh). The range is found
+ * by mapping it and unmapping it at once; it then grows from its bottom
+ * with MAP_FIXED_NOREPLACE, 2 MiB at a time, while the kernel places the
+ * program's own mappings top-down, so the two meet only when the range is
+ * used up (then the program's mapping simply stays there and the sampled
+ * range stops growing: later samples fall back to the real allocator).
+ * free() then tells a sampled pointer from all the
+ * others with one subtract-and-compare against two globals (the mapped
+ * part only), no lock and no
  * hash probe: the unsampled majority goes straight to the real free. The
  * block's stack id and requested size live in side tables here, so the
  * program's bytes are never touched and alignment is not disturbed.
@@ -22,14 +32,16 @@
  *   - spans[u] describes the run starting at unit u; owner[u] names the
  *     run containing unit u (set for every unit of a slab and for the first
  *     and last unit of every run, which is what lookups and coalescing
- *     read). Both are MAP_NORESERVE arrays: untouched entries cost nothing.
+ *     read). Both cover the mapped units only and grow with them (mremap,
+ *     under region_lock, which every reader holds).
  *   - Free runs coalesce with their neighbours and sit in bins by length
  *     (1..62 units exact, longer ones in one first-fit list). Freed memory
  *     is kept for reuse up to 32 MiB; beyond that it is returned to the
  *     kernel with MADV_DONTNEED. Runs carry a `dirty` flag so calloc only
  *     clears memory that may be non-zero.
- *   - Address space is made accessible (mprotect) 64 MiB at a time as the
- *     bump pointer advances, which works under strict overcommit too.
+ *   - Address space is mapped 2 MiB at a time as the bump pointer
+ *     advances; a failed mapping (the program's RLIMIT_AS, or its own
+ *     mapping in the way) fails that sample only.
  *
  * Locking: one mutex, region_lock, taken on every sampled allocation and
  * free (rare at the default rate: about one allocation in 512 KiB). It is
@@ -42,6 +54,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -50,7 +63,7 @@
 #define UNIT ((size_t)1 << UNIT_SHIFT)
 #define REGION_MAX ((size_t)64 << 30)
 #define REGION_MIN ((size_t)64 << 20)
-#define COMMIT_STEP ((size_t)64 << 20)
+#define COMMIT_STEP ((size_t)2 << 20)
 #define SMALL_MAX 32768
 #define NBINS 64                         /* bins[1..62]: exact; bins[63]: longer */
 #define DIRTY_MAX ((size_t)32 << 20)     /* freed memory kept for reuse */
@@ -60,7 +73,7 @@ enum { SPAN_UNUSED = 0, SPAN_FREE, SPAN_SLAB, SPAN_LARGE };
 
 struct slot_meta {
 	uint32_t stack;                  /* 0 = slot free */
-	uint32_t size;                   /* requested bytes */
+	uint32_t size;                   /* requested bytes (<= 32 KiB) | generation << 16 */
 };
 
 struct span {
@@ -74,16 +87,25 @@ struct span {
 	struct slot_meta *meta;
 	/* large blocks */
 	uint32_t stack;
+	uint16_t gen;
 	size_t size;
 };
 
 uintptr_t nprof__region_lo;
 size_t nprof__region_len;
+/* Stamped on every block (region_lock held); nprof__region_mark() moves
+ * it on, so a leak check can tell blocks made after a mark (check.c). */
+static uint16_t region_gen;
+/* Leak checks: one spare byte after every block, so that a pointer one
+ * past a block's end (a buffer's end pointer) never points into the next
+ * block and keeps it alive in the scan. Set by check.c or NPROF_CHECK. */
+int nprof__region_pad;
 
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct span *spans;
 static uint32_t *owner;
 static uint32_t total_units, bump_unit, committed_units;
+static uint32_t table_units;             /* capacity of spans and owner */
 static uint32_t bins[NBINS];
 static size_t dirty_bytes;
 
@@ -127,14 +149,15 @@ static uint32_t slab_units(int c)
 
 int nprof__region_init(void)
 {
-	if (nprof__region_len != 0)
+	if (total_units != 0)
 		return 0;
+	const char *chk = getenv("NPROF_CHECK");
+	if (chk != NULL && chk[0] != '\0')
+		nprof__region_pad = 1;
+	/* Find a free range: map it, note where it is, unmap it at once.
+	 * Under an address-space limit a smaller range is all we can probe;
+	 * nothing stays mapped either way. */
 	size_t len = REGION_MAX;
-	struct rlimit rl;
-	/* Under an address-space limit, take a small share of it only, so the
-	 * program's own mappings never fail because of us. */
-	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 8 < len)
-		len = (size_t)rl.rlim_cur / 8 & ~(UNIT - 1);
 	void *base = MAP_FAILED;
 	for (; len >= REGION_MIN; len /= 2) {
 		base = mmap(NULL, len + UNIT, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -144,35 +167,15 @@ int nprof__region_init(void)
 	}
 	if (base == MAP_FAILED)
 		return -ENOMEM;
+	munmap(base, len + UNIT);
 	/* Units are aligned to their size, so slots of a power-of-two class
-	 * are aligned to theirs; the spare page-aligned slack goes back. */
+	 * are aligned to theirs. */
 	uintptr_t a = ((uintptr_t)base + UNIT - 1) & ~(uintptr_t)(UNIT - 1);
-	if (a > (uintptr_t)base)
-		munmap(base, a - (uintptr_t)base);
-	if ((uintptr_t)base + UNIT > a)
-		munmap((char *)a + len, (uintptr_t)base + UNIT - a);
-	base = (void *)a;
-	uint32_t n = (uint32_t)(len >> UNIT_SHIFT);
-	void *sp = mmap(NULL, sizeof(struct span) * n, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	void *ow = mmap(NULL, sizeof(uint32_t) * n, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (sp == MAP_FAILED || ow == MAP_FAILED) {
-		munmap(base, len);
-		if (sp != MAP_FAILED)
-			munmap(sp, sizeof(struct span) * n);
-		if (ow != MAP_FAILED)
-			munmap(ow, sizeof(uint32_t) * n);
-		return -ENOMEM;
-	}
-	/* Sampled blocks are sparse: huge pages would inflate RSS. */
-	madvise(base, len, MADV_NOHUGEPAGE);
-	spans = sp;
-	owner = ow;
-	total_units = n;
+	total_units = (uint32_t)(len >> UNIT_SHIFT);
 	init_classes();
-	nprof__region_lo = (uintptr_t)base;
-	__atomic_store_n(&nprof__region_len, len, __ATOMIC_RELEASE);
+	nprof__region_lo = a;
+	/* nprof__region_len (what region_owns() compares with) stays 0 until
+	 * units are mapped: no pointer is ours before that. */
 	return 0;
 }
 
@@ -253,6 +256,25 @@ static void run_free(uint32_t u, uint32_t n, int dirty)
 		n += spans[nx].nunits;
 		bin_take(nx);
 	}
+	if (u + n == bump_unit) {
+		/* The top of the used range: give the address space back (it
+		 * counts against RLIMIT_AS), keeping the current 2 MiB step. A
+		 * hole is only ever made at the top: one in the middle could be
+		 * taken by a program mapping that free() would then think ours. */
+		uint32_t step = (uint32_t)(COMMIT_STEP >> UNIT_SHIFT);
+		uint32_t keep = (u + step - 1) / step * step;
+		bump_unit = u;
+		/* Fresh units must read as zero (calloc relies on it). */
+		if (dirty && keep > u)
+			madvise(unit_addr(u), (size_t)(keep - u) << UNIT_SHIFT, MADV_DONTNEED);
+		if (keep < committed_units) {
+			__atomic_store_n(&nprof__region_len, (size_t)keep << UNIT_SHIFT,
+					 __ATOMIC_RELEASE);
+			munmap(unit_addr(keep), (size_t)(committed_units - keep) << UNIT_SHIFT);
+			committed_units = keep;
+		}
+		return;
+	}
 	if (dirty && dirty_bytes + ((size_t)n << UNIT_SHIFT) > DIRTY_MAX) {
 		madvise(unit_addr(u), (size_t)n << UNIT_SHIFT, MADV_DONTNEED);
 		dirty = 0;
@@ -260,7 +282,42 @@ static void run_free(uint32_t u, uint32_t n, int dirty)
 	bin_insert(u, n, dirty);
 }
 
-/* Makes units up to `end` accessible. */
+/* Grows spans and owner to cover `units` units. */
+static int tables_grow(uint32_t units)
+{
+	if (units <= table_units)
+		return 0;
+	uint32_t cap = table_units ? table_units : 1024;
+	while (cap < units)
+		cap *= 2;
+	if (cap > total_units)
+		cap = total_units;
+	size_t so = sizeof(struct span) * table_units, sn = sizeof(struct span) * cap;
+	size_t oo = sizeof(uint32_t) * table_units, on = sizeof(uint32_t) * cap;
+	void *sp = table_units ? mremap(spans, so, sn, MREMAP_MAYMOVE)
+			       : mmap(NULL, sn, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sp == MAP_FAILED)
+		return -1;
+	spans = sp;
+	void *ow = table_units ? mremap(owner, oo, on, MREMAP_MAYMOVE)
+			       : mmap(NULL, on, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ow == MAP_FAILED) {
+		if (table_units == 0) { /* keep the pair consistent */
+			munmap(spans, sn);
+			spans = NULL;
+		} else if ((sp = mremap(spans, sn, so, 0)) != MAP_FAILED) {
+			spans = sp;
+		}
+		return -1;
+	}
+	owner = ow;
+	table_units = cap;
+	return 0;
+}
+
+/* Maps units up to `end`, at the bottom of the chosen range. */
 static int commit_to(uint32_t end)
 {
 	if (end <= committed_units)
@@ -269,10 +326,23 @@ static int commit_to(uint32_t end)
 	uint32_t to = (end + step - 1) / step * step;
 	if (to > total_units)
 		to = total_units;
-	if (mprotect(unit_addr(committed_units), (size_t)(to - committed_units) << UNIT_SHIFT,
-		     PROT_READ | PROT_WRITE) != 0)
+	size_t len = (size_t)(to - committed_units) << UNIT_SHIFT;
+	void *want = unit_addr(committed_units);
+	void *got = mmap(want, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (got == MAP_FAILED)
 		return -1;
+	/* A kernel without MAP_FIXED_NOREPLACE takes it as a hint; and the
+	 * side tables grow only once the units exist (a refused 8 GiB
+	 * calloc must not leave them grown). */
+	if (got != want || tables_grow(to) < 0) {
+		munmap(got, len);
+		return -1;
+	}
+	/* Sampled blocks are sparse: huge pages would inflate RSS. */
+	madvise(got, len, MADV_NOHUGEPAGE);
 	committed_units = to;
+	__atomic_store_n(&nprof__region_len, (size_t)to << UNIT_SHIFT, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -347,9 +417,9 @@ static uint32_t new_slab(int c)
 	return u;
 }
 
-static void *small_alloc(size_t size, size_t align, int zero, uint32_t stack)
+static void *small_alloc(size_t size, size_t pad, size_t align, int zero, uint32_t stack)
 {
-	int c = class_for(size, align);
+	int c = class_for(size + pad, align);
 	uint32_t u = partial[c];
 	if (u == NONE && (u = new_slab(c)) == NONE)
 		return NULL;
@@ -364,18 +434,18 @@ static void *small_alloc(size_t size, size_t align, int zero, uint32_t stack)
 	if (++s->used == s->nslots)
 		list_remove(&partial[c], u);
 	s->meta[slot].stack = stack;
-	s->meta[slot].size = (uint32_t)size;
+	s->meta[slot].size = (uint32_t)size | (uint32_t)region_gen << 16;
 	char *p = unit_addr(u) + (size_t)slot * class_size[c];
 	if (zero)
 		memset(p, 0, size);
 	return p;
 }
 
-static void *large_alloc(size_t size, size_t align, int zero, uint32_t stack)
+static void *large_alloc(size_t size, size_t pad, size_t align, int zero, uint32_t stack)
 {
-	if (size > nprof__region_len)
+	if (size + pad > (size_t)total_units << UNIT_SHIFT)
 		return NULL;
-	uint32_t n = (uint32_t)((size + UNIT - 1) >> UNIT_SHIFT);
+	uint32_t n = (uint32_t)((size + pad + UNIT - 1) >> UNIT_SHIFT);
 	uint32_t au = align > UNIT ? (uint32_t)(align >> UNIT_SHIFT) : 1;
 	int dirty;
 	uint32_t u = run_alloc(n, au, &dirty);
@@ -383,6 +453,7 @@ static void *large_alloc(size_t size, size_t align, int zero, uint32_t stack)
 		return NULL;
 	mark_run(u, n, SPAN_LARGE);
 	spans[u].stack = stack;
+	spans[u].gen = region_gen;
 	spans[u].size = size;
 	if (zero && dirty)
 		memset(unit_addr(u), 0, size);
@@ -391,16 +462,17 @@ static void *large_alloc(size_t size, size_t align, int zero, uint32_t stack)
 
 void *nprof__region_alloc(size_t size, size_t align, int zero, uint32_t stack)
 {
-	if (nprof__region_len == 0 || stack == 0)
+	if (total_units == 0 || stack == 0)
 		return NULL;
 	if (align < 16)
 		align = 16;
 	void *p;
+	size_t pad = nprof__region_pad ? 1 : 0;
 	pthread_mutex_lock(&region_lock);
-	if (size <= SMALL_MAX && align <= SMALL_MAX)
-		p = small_alloc(size, align, zero, stack);
+	if (size + pad <= SMALL_MAX && align <= SMALL_MAX)
+		p = small_alloc(size, pad, align, zero, stack);
 	else
-		p = large_alloc(size, align, zero, stack);
+		p = large_alloc(size, pad, align, zero, stack);
 	pthread_mutex_unlock(&region_lock);
 	return p;
 }
@@ -439,6 +511,10 @@ int nprof__region_free(void *p, uint32_t *stack, size_t *size)
 	if (s->kind == SPAN_LARGE && p == unit_addr(u)) {
 		*stack = s->stack;
 		*size = s->size;
+		/* Leak checks: a freed block's old pointers must not make a
+		 * later block that reuses the memory look like a root. */
+		if (nprof__region_pad)
+			memset(p, 0, s->size);
 		s->stack = 0;
 		run_free(u, s->nunits, 1);
 		rc = 0;
@@ -447,8 +523,10 @@ int nprof__region_free(void *p, uint32_t *stack, size_t *size)
 		if (slot == NONE)
 			goto out;
 		*stack = s->meta[slot].stack;
-		*size = s->meta[slot].size;
+		*size = s->meta[slot].size & 0xffff;
 		s->meta[slot].stack = 0;
+		if (nprof__region_pad)
+			memset(p, 0, class_size[s->cls]);
 		*(uint32_t *)p = s->free_head;
 		s->free_head = slot + 1;
 		if (s->used-- == s->nslots)
@@ -480,6 +558,51 @@ size_t nprof__region_usable(const void *p)
 		r = class_size[spans[u].cls];
 	pthread_mutex_unlock(&region_lock);
 	return r;
+}
+
+uint16_t nprof__region_mark(void)
+{
+	pthread_mutex_lock(&region_lock);
+	uint16_t m = region_gen++;
+	pthread_mutex_unlock(&region_lock);
+	return m;
+}
+
+size_t nprof__region_blocks(struct nprof_region_block *out, size_t max)
+{
+	size_t n = 0;
+	if (nprof__region_len == 0)
+		return 0;
+	pthread_mutex_lock(&region_lock);
+	for (uint32_t u = 0; u < bump_unit;) {
+		const struct span *s = &spans[u];
+		uint32_t next = u + (s->nunits ? s->nunits : 1);
+		if (s->kind == SPAN_SLAB && s->meta != NULL && owner[u] == u) {
+			uint32_t sz = class_size[s->cls];
+			for (uint32_t k = 0; k < s->bump; k++) {
+				if (s->meta[k].stack == 0)
+					continue;
+				if (n < max) {
+					out[n].addr = (uintptr_t)unit_addr(u) + (uintptr_t)k * sz;
+					out[n].size = s->meta[k].size & 0xffff;
+					out[n].stack = s->meta[k].stack;
+					out[n].gen = (uint16_t)(s->meta[k].size >> 16);
+				}
+				n++;
+			}
+		} else if (s->kind == SPAN_LARGE && s->stack != 0) {
+			if (n < max) {
+				out[n].addr = (uintptr_t)unit_addr(u);
+				out[n].size = s->size;
+				out[n].stack = s->stack;
+				out[n].gen = s->gen;
+			}
+			n++;
+		}
+		u = next;
+	}
+	pthread_mutex_unlock(&region_lock);
+	return n;
 }
 
 void nprof__region_prefork(void)

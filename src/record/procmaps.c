@@ -407,39 +407,3 @@ int nprof__procmaps_load(const char *text, size_t len, struct nprof_mapping **ou
 	return n;
 }
 
-/* ---- libdw callbacks, shared by symbolize.c and stackwalk.c ---- */
-
-/* dwfl keeps a pointer to its callbacks: they must outlive it.
- * Separate debug info is looked up by build ID under /usr/lib/debug only:
- * dwfl_standard_find_debuginfo would, with DEBUGINFOD_URLS set, fetch
- * files over the network from inside the profiled service. libdw opens
- * files without O_CLOEXEC; each descriptor is marked at once (a fork+exec
- * by another thread in between is the only way one can leak). */
-static char *debuginfo_path;
-
-static int find_elf_cloexec(Dwfl_Module *mod, void **userdata, const char *name,
-			    Dwarf_Addr base, char **file_name, Elf **elfp)
-{
-	int fd = dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
-	if (fd >= 0)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return fd;
-}
-
-static int find_debuginfo_cloexec(Dwfl_Module *mod, void **userdata, const char *name,
-				  Dwarf_Addr base, const char *file_name,
-				  const char *debuglink, GElf_Word crc, char **debuginfo_name)
-{
-	int fd = dwfl_build_id_find_debuginfo(mod, userdata, name, base, file_name, debuglink,
-					      crc, debuginfo_name);
-	if (fd >= 0)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return fd;
-}
-
-const Dwfl_Callbacks nprof__dwfl_callbacks = {
-	.find_elf = find_elf_cloexec,
-	.find_debuginfo = find_debuginfo_cloexec,
-	.debuginfo_path = &debuginfo_path,
-};
-

@@ -14,13 +14,27 @@
 struct nprof_mapping;
 
 /*
- * The libdw callbacks every Dwfl of nprof uses. Files are found from
- * /proc/self/maps, separate debug info by build ID on local disk only
- * (never debuginfod: no network from inside the service), and every
- * descriptor libdw opens is made close-on-exec at once, so an exec by the
- * program does not inherit nprof's ELF files.
+ * The libdw callbacks of nprof's Dwfls (debuginfo.c). Both read each
+ * module's file through /proc/self/map_files (right even when the file
+ * was deleted or replaced) and hold no descriptor for it. The
+ * symbolizer's also finds separate debug info (build-id directories,
+ * .gnu_debuglink, debuginfod within the session's time budget); the
+ * unwinder's needs none (.eh_frame is in the file). Every descriptor is
+ * close-on-exec.
  */
 extern const Dwfl_Callbacks nprof__dwfl_callbacks;
+extern const Dwfl_Callbacks nprof__dwfl_callbacks_cfi;
+
+/* debuginfod (debuginfo.c): whether it is to be asked (DEBUGINFOD_URLS
+ * set, NPROF_DEBUGINFOD not 0, the library loadable); a counter that
+ * moves when a fetch lands after a lookup stopped waiting for it (the
+ * symbolizer then rebuilds its Dwfl); the start of a session, from which
+ * lookups wait at most NPROF_DEBUGINFOD_MS; the table's counts. */
+int nprof__debuginfo_debuginfod_on(void);
+unsigned nprof__debuginfo_generation(void);
+void nprof__debuginfo_session(int64_t start_ns);
+void nprof__debuginfo_stats(int *done, int *failed, int *waiting);
+void nprof__debuginfo_postfork_child(void);
 
 /*
  * Reads the whole of /proc/self/maps with open/read into arena memory

@@ -73,6 +73,7 @@ struct rule {
 	uint8_t kind[NTRACKED];
 	int64_t cfa_off;
 	int32_t off[NTRACKED];
+	uintptr_t fstart;      /* start of the FDE (the function) covering addr; 0 unknown */
 };
 
 #define CACHE_BITS 13
@@ -165,6 +166,18 @@ static int follows_call(uintptr_t ra)
 	return 0;
 }
 
+/* The target of a direct call (E8 rel32) ending at `ra`, or 0 when the
+ * call before `ra` is indirect or unreadable. */
+static uintptr_t direct_call_target(uintptr_t ra)
+{
+	unsigned char b[5];
+	if (ra < 5 || read_mem(ra - 5, b, 5) < 0 || b[0] != 0xe8)
+		return 0;
+	int32_t rel;
+	memcpy(&rel, b + 1, 4);
+	return ra + (uintptr_t)(intptr_t)rel;
+}
+
 /*
  * For a frame whose CFA is rbp-based (a function built with frame
  * pointers, such as nprof's own hooks) when rbp is unknown because every
@@ -202,18 +215,55 @@ static int record_checks_out(uint64_t a, uint64_t saved, uint64_t ra)
 	return ra2 > 4096 && follows_call((uintptr_t)ra2);
 }
 
-static uint64_t find_frame_record(uint64_t sp)
+/*
+ * What a record's return address says about being the call into the
+ * function starting at `fstart`: 2 when it follows a direct call to
+ * exactly that entry, 0 when it follows a direct call to another
+ * function's entry, 1 when it is no evidence either way (an indirect call,
+ * a call to a PLT stub, an unknown function start).
+ *
+ * Why it matters: the stack region of a frame's locals holds stale frame
+ * records of calls it made earlier. mariadbd's main thread, blocked in
+ * poll under handle_connections_sockets(), has an old record of
+ * init_slave() and one of a strlen@plt call below the live record; each
+ * passes every other test, and taking one adds a frame that is not there.
+ */
+static int call_evidence(uint64_t ra, uintptr_t fstart)
 {
-	for (uint64_t a = (sp + 7) & ~7ULL; a < sp + 2048; a += 8) {
+	uintptr_t target = direct_call_target((uintptr_t)ra);
+	if (fstart == 0 || target == 0)
+		return 1;
+	if (target == fstart)
+		return 2;
+	return rule_for(target)->fstart == target ? 0 : 1;
+}
+
+static uint64_t find_frame_record(uint64_t sp, uintptr_t fstart)
+{
+	uint64_t neutral = 0, other = 0;
+	/* A record proven by a direct call to this function wins anywhere
+	 * in 64 KiB (frames with buffers or pollfd arrays put their record
+	 * far above sp); a doubtful one is taken only near sp, neutral
+	 * evidence first. */
+	for (uint64_t a = (sp + 7) & ~7ULL; a < sp + 65536; a += 8) {
 		uint64_t saved, ra;
 		if (read_word(a, &saved) < 0 || read_word(a + 8, &ra) < 0)
-			return 0;
+			break;
 		if (saved != 0 && (saved <= a || saved - a > (64u << 20)))
 			continue;
-		if (ra > 4096 && follows_call((uintptr_t)ra) && record_checks_out(a, saved, ra))
-			return a;
+		if (ra > 4096 && follows_call((uintptr_t)ra) && record_checks_out(a, saved, ra)) {
+			int ev = call_evidence(ra, fstart);
+			if (ev == 2)
+				return a;
+			if (a >= sp + 2048)
+				continue;
+			if (ev == 1 && neutral == 0)
+				neutral = a;
+			if (ev == 0 && other == 0)
+				other = a;      /* reached by a tail call, perhaps */
+		}
 	}
-	return 0;
+	return neutral != 0 ? neutral : other;
 }
 
 /* ---------------------------------------------------------------- */
@@ -259,6 +309,69 @@ static void reduce_reg(Dwarf_Frame *fr, int regno, uint8_t *kind, int32_t *off)
 	*off = (int32_t)o;
 }
 
+/*
+ * The start of the function (the FDE's initial location) covering pc,
+ * from the loaded object's .eh_frame_hdr search table: the largest start
+ * at or below pc. That table is in memory for every object linked with
+ * --eh-frame-hdr (all of them on a GNU system), needs no symbols, and
+ * dl_iterate_phdr's lock keeps the object mapped while we read it. libdw
+ * gives a row's range, not the FDE's start. 0 when unknown.
+ */
+struct fde_query {
+	uintptr_t pc, start;
+};
+
+static int fde_start_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct fde_query *q = arg;
+	const ElfW(Phdr) *hdr = NULL;
+	int inside = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && q->pc >= lo && q->pc - lo < ph->p_memsz)
+			inside = 1;
+		if (ph->p_type == PT_GNU_EH_FRAME)
+			hdr = ph;
+	}
+	if (!inside)
+		return 0;
+	if (hdr == NULL)
+		return 1;
+	const unsigned char *h = (const unsigned char *)(info->dlpi_addr + hdr->p_vaddr);
+	/* version 1; eh_frame_ptr pcrel|sdata4; fde_count udata4; table
+	 * datarel|sdata4: what GNU ld and lld write. Anything else: unknown. */
+	if (h[0] != 1 || h[1] != 0x1b || h[2] != 0x03 || h[3] != 0x3b)
+		return 1;
+	uint32_t count;
+	memcpy(&count, h + 8, 4);
+	const unsigned char *tab = h + 12;
+	size_t lo = 0, hi = count;
+	while (lo < hi) {                       /* first entry starting above pc */
+		size_t mid = lo + (hi - lo) / 2;
+		int32_t rel;
+		memcpy(&rel, tab + mid * 8, 4);
+		if ((uintptr_t)h + (uintptr_t)(intptr_t)rel <= q->pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0) {
+		int32_t rel;
+		memcpy(&rel, tab + (lo - 1) * 8, 4);
+		q->start = (uintptr_t)h + (uintptr_t)(intptr_t)rel;
+	}
+	return 1;
+}
+
+static uintptr_t fde_start(uintptr_t pc)
+{
+	struct fde_query q = {pc, 0};
+	dl_iterate_phdr(fde_start_cb, &q);
+	return q.start;
+}
+
 /* Builds the rule for `addr` with libdw. */
 static void build_rule(uintptr_t addr, struct rule *r)
 {
@@ -275,6 +388,7 @@ static void build_rule(uintptr_t addr, struct rule *r)
 		if (cfi == NULL || dwarf_cfi_addrframe(cfi, addr - bias, &fr) != 0)
 			return;
 	}
+	r->fstart = fde_start(addr);
 	Dwarf_Op *ops = NULL;
 	size_t n = 0;
 	if (dwarf_frame_cfa(fr, &ops, &n) == 0 && n == 1 && ops[0].atom == DW_OP_bregx &&
@@ -325,7 +439,7 @@ static int rebuild_dwfl(void)
 {
 	if (dwfl != NULL)
 		dwfl_end(dwfl);
-	dwfl = dwfl_begin(&nprof__dwfl_callbacks);
+	dwfl = dwfl_begin(&nprof__dwfl_callbacks_cfi);
 	if (dwfl == NULL)
 		return -ENOENT;
 	dwfl_report_begin(dwfl);
@@ -401,7 +515,7 @@ int nprof__walk_remote(uintptr_t sp, uintptr_t pc, uintptr_t *pcs, int max, int 
 		/* A copy: the scan below may look up (and evict) other rules. */
 		const struct rule rule = *rule_for(lookup), *r = &rule;
 		if (r->ok && r->cfa_reg == R_RBP && !(known & (1u << R_RBP))) {
-			uint64_t rec = find_frame_record(regs[R_RSP]);
+			uint64_t rec = find_frame_record(regs[R_RSP], r->fstart);
 			if (rec != 0) {
 				regs[R_RBP] = rec;
 				known |= 1u << R_RBP;

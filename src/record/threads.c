@@ -229,6 +229,8 @@ static void tc_add_locked(uint32_t stack)
 
 __attribute__((noinline)) uint32_t nprof__threads_creating(void)
 {
+	if (NPROF_UNLIKELY(nprof__follow_pending))
+		nprof__follow_poll(); /* a forked worker past its grace period */
 	if (!nprof__running || nprof__guard)
 		return 0;
 	int saved = errno;

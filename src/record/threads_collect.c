@@ -254,6 +254,31 @@ static unsigned long long read_pcount(int tdir)
 	return strtoull(p, NULL, 10);
 }
 
+/*
+ * The call a restart_syscall continues, from the kernel function the
+ * thread sleeps in (/proc/self/task/TID/wchan): the kernel keeps the
+ * restart in a function pointer we cannot read, but where it sleeps tells
+ * the call. NULL when the name says nothing known (or kallsyms is hidden
+ * and wchan reads "0").
+ */
+static const char *restarted_from_wchan(int tdir)
+{
+	static const struct { const char *prefix, *call; } map[] = {
+		{"do_sys_poll", "poll"}, {"do_restart_poll", "poll"}, {"poll_schedule", "poll"},
+		{"do_select", "select"}, {"core_sys_select", "select"},
+		{"ep_poll", "epoll_wait"}, {"do_epoll_wait", "epoll_wait"},
+		{"do_nanosleep", "nanosleep"}, {"hrtimer_nanosleep", "nanosleep"},
+		{"futex_wait", "futex"},
+	};
+	char buf[64];
+	if (read_task_file(tdir, "wchan", buf, sizeof buf) <= 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strncmp(buf, map[i].prefix, strlen(map[i].prefix)) == 0)
+			return map[i].call;
+	return NULL;
+}
+
 /* Fills the wait description of a thread the registry knows nothing
  * about from the kernel's view. */
 static void kernel_wait(struct nprof_thread_info *ti, const struct ksys *ks, int have_sys,
@@ -272,6 +297,8 @@ static void kernel_wait(struct nprof_thread_info *ti, const struct ksys *ks, int
 		name = kst->state == 'D' ? "uninterruptible, not in a system call" : "sleeping";
 	} else {
 		name = syscall_name(ks->nr);
+		if (name == NULL)
+			name = nprof__syscall_name(ks->nr);
 		if (name == NULL) {
 			snprintf(ti->wait_buf, sizeof ti->wait_buf, "syscall %ld", ks->nr);
 			name = ti->wait_buf;
@@ -556,7 +583,13 @@ int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks)
 					ti.flags |= NPROF_TI_NOSTACK_TIME;
 				}
 			} else if (have_sys && ks.running) {
+				/* Still running after the re-looks: one pseudo frame,
+				 * so that the thread counts in every profile. */
 				ti.flags |= NPROF_TI_NOSTACK_RUNNING;
+				if (want_stacks) {
+					pcs[0] = NPROF_PC_RUNNING;
+					n = 1;
+				}
 			} else if (want_stacks) {
 				ti.flags |= NPROF_TI_NOSTACK_OTHER;
 			}
@@ -585,10 +618,36 @@ int nprof__threads_collect(struct nprof_thread_set *s, int want_stacks)
 				const struct seen *old = seen_find(tid);
 				struct seen *ns = &nseen[nseen_n++];
 				*ns = (struct seen){tid, l->kst.starttime, ks.nr, ks.sp, ks.pc, pc_now, t0};
-				if (old != NULL && old->starttime == l->kst.starttime && old->nr == ks.nr &&
-				    old->sp == ks.sp && old->pc == ks.pc &&
-				    (pc_now == ~0ULL || old->pcount == pc_now))
+				/* A wait interrupted (a debugger's stop, a handled
+				 * signal) and restarted by the kernel shows as
+				 * restart_syscall at the same sp and pc: the same
+				 * wait, with its start and its call's number. The
+				 * run count moved (it ran the handler), so it is not
+				 * compared then. */
+				int restarted = ks.nr == SYS_restart_syscall && old != NULL &&
+						old->starttime == l->kst.starttime &&
+						old->sp == ks.sp && old->pc == ks.pc;
+				if (restarted) {
+					ns->nr = old->nr;
 					ns->first_ns = old->first_ns;
+				} else if (old != NULL && old->starttime == l->kst.starttime &&
+					   old->nr == ks.nr && old->sp == ks.sp && old->pc == ks.pc &&
+					   (pc_now == ~0ULL || old->pcount == pc_now)) {
+					ns->first_ns = old->first_ns;
+				}
+				if (ks.nr == SYS_restart_syscall) {
+					const char *call = NULL;
+					if (ns->nr != SYS_restart_syscall)
+						call = syscall_name(ns->nr);
+					if (call == NULL && ns->nr != SYS_restart_syscall)
+						call = nprof__syscall_name(ns->nr);
+					if (call == NULL && tdir >= 0)
+						call = restarted_from_wchan(tdir);
+					if (call != NULL) {
+						snprintf(ti.wait_buf, sizeof ti.wait_buf, "%s (restarted)", call);
+						ti.wait = ti.wait_buf;
+					}
+				}
 				if (ti.wait_kind == NPROF_WAITK_NONE) {
 					ti.wait_kind = NPROF_WAITK_SEEN_SINCE;
 					ti.wait_ns = t0 - ns->first_ns;

@@ -11,9 +11,20 @@
  *
  * unw_backtrace() is libunwind's fast path (about 140 ns for 21 frames with
  * the per-thread cache): it walks cached frame descriptions without the
- * sigprocmask pair per frame that unw_step() costs. The per-thread cache
- * also makes it usable from a signal handler, which is how the CPU profiler
- * calls it.
+ * sigprocmask pair per frame that unw_step() costs. Hooks call it.
+ *
+ * Signal handlers must not: its per-thread cache lives in libunwind's
+ * thread-local storage, which is dynamic (the library is dlopen()ed), so
+ * a thread's first touch goes through __tls_get_addr, which calls malloc
+ * (and the loader's slot update after any later dlopen may malloc and
+ * free). A SIGPROF landing while another thread's fork() held glibc's
+ * malloc locks then hung the whole process
+ * (tests/integration/cpu_fork_loop.sh). The handler therefore walks with
+ * unw_init_local2() + unw_step() on the signal's own context, which
+ * touch no thread-local storage and allocate nothing (the frame-info
+ * cache is off, see UNW_CACHE_NONE below); about 10 us a sample instead
+ * of 0.2, at 100 Hz a tenth of a percent of a busy thread.
+ * tests/preload/cpu_handler_malloc.sh counts allocations in the handler.
  */
 #include "nprof_int.h"
 
@@ -25,7 +36,23 @@
 typedef int (*unw_backtrace_fn)(void **buffer, int size);
 typedef int (*unw_set_caching_fn)(void *as, int policy);
 
+/* libunwind's x86_64 ABI (libunwind-x86_64.h), without its headers:
+ * a cursor is 127 words, unw_context_t is ucontext_t, the IP is register
+ * 16 (UNW_X86_64_RIP), and UNW_INIT_SIGNAL_FRAME says the context's IP is
+ * the interrupted instruction, not a return address. */
+typedef struct {
+	uint64_t opaque[127];
+} unw_cursor;
+#define UNW_IP_REG 16
+#define UNW_INIT_SIGNAL_FRAME 1
+typedef int (*unw_init_local2_fn)(unw_cursor *c, void *uc, int flag);
+typedef int (*unw_step_fn)(unw_cursor *c);
+typedef int (*unw_get_reg_fn)(unw_cursor *c, int reg, uint64_t *val);
+
 static unw_backtrace_fn unw_bt;
+static unw_init_local2_fn unw_init2;
+static unw_step_fn unw_stepf;
+static unw_get_reg_fn unw_reg;
 
 /* Executable range of libnprof.so itself: frames there (the thread
  * trampoline, hooks) are nprof's and never shown. Empty when nprof is
@@ -157,12 +184,43 @@ int nprof__unwind_init(void)
 	unw_backtrace_fn bt = (unw_backtrace_fn)dlsym(h, "unw_backtrace");
 	if (bt == NULL)
 		return -ENOENT;
+	unw_init_local2_fn i2 = (unw_init_local2_fn)dlsym(h, "_ULx86_64_init_local2");
+	unw_step_fn st = (unw_step_fn)dlsym(h, "_ULx86_64_step");
+	unw_get_reg_fn gr = (unw_get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
+	if (i2 != NULL && st != NULL && gr != NULL) {
+		unw_stepf = st;
+		unw_reg = gr;
+		__atomic_store_n(&unw_init2, i2, __ATOMIC_RELEASE);
+	}
 	/* Warm libunwind's tables now, on a thread that may allocate, rather
 	 * than inside the first signal handler. */
 	void *warm[8];
 	bt(warm, 8);
 	__atomic_store_n(&unw_bt, bt, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/*
+ * Calls libunwind with nprof's hook guard raised, restoring both flags
+ * after (calls nest: a handler may interrupt an unwind on its thread).
+ * libunwind takes locks of its own (its memory pools, under sigprocmask)
+ * through pthread_mutex_lock, which resolves to nprof's override. Without
+ * the guard a contended pool lock was recorded into the block profile,
+ * whose capture unwound again and took the same pool lock on the same
+ * thread: a self-deadlock that hung mariadbd and every thread behind it
+ * under a CPU profile with the block profile on
+ * (tests/preload/real_mariadb.sh). Async-signal-safe: two initial-exec
+ * TLS variables.
+ */
+static int guarded_backtrace_sigsafe(unw_backtrace_fn bt, void **buf, int size)
+{
+	int guard = nprof__guard, inside = in_unwind;
+	nprof__guard = 1;
+	in_unwind = 1;
+	int n = bt(buf, size);
+	in_unwind = inside;
+	nprof__guard = guard;
+	return n;
 }
 
 __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int skip)
@@ -174,9 +232,7 @@ __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int sk
 	int want = max + skip + 1;
 	if (want > (int)(sizeof buf / sizeof buf[0]))
 		want = (int)(sizeof buf / sizeof buf[0]);
-	in_unwind = 1;
-	int n = bt(buf, want);
-	in_unwind = 0;
+	int n = guarded_backtrace_sigsafe(bt, buf, want);
 	int out = 0;
 	/* buf[0] is this function's own return into the caller. */
 	for (int i = skip + 1; i < n && out < max; i++)
@@ -187,7 +243,6 @@ __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int sk
 
 int nprof__unwind_signal_sigsafe(void *ucontext, uintptr_t *pcs, int max)
 {
-	void *buf[NPROF_MAX_FRAMES + 16];
 	const ucontext_t *uc = ucontext;
 	uintptr_t ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
 	if (max <= 0)
@@ -195,20 +250,29 @@ int nprof__unwind_signal_sigsafe(void *ucontext, uintptr_t *pcs, int max)
 	/* The leaf is the interrupted instruction itself, not a return
 	 * address: store ip + 1 so the common "minus one" lands on it. */
 	pcs[0] = ip + 1;
-	unw_backtrace_fn bt = __atomic_load_n(&unw_bt, __ATOMIC_ACQUIRE);
-	if (bt == NULL || in_unwind || !loader_lock_ok_sigsafe())
+	unw_init_local2_fn init2 = __atomic_load_n(&unw_init2, __ATOMIC_ACQUIRE);
+	if (init2 == NULL || in_unwind || !loader_lock_ok_sigsafe())
 		return 1;
-	in_unwind = 1;
-	int n = bt(buf, (int)(sizeof buf / sizeof buf[0]));
-	in_unwind = 0;
-	/* Skip the handler's frames and the signal trampoline: the walk
-	 * reaches the interrupted frame, whose address is exactly ip. */
-	int i = 0;
-	while (i < n && (uintptr_t)buf[i] != ip)
-		i++;
+	/* Start at the interrupted frame itself: no handler frame, no
+	 * trampoline to skip. libunwind only reads the context. */
+	unw_cursor cur;
 	int out = 1;
-	for (i++; i < n && out < max; i++)
-		if (!is_self((uintptr_t)buf[i]))
-			pcs[out++] = (uintptr_t)buf[i];
+	/* The hook guard is raised for the same reason as in
+	 * guarded_backtrace_sigsafe: libunwind's own locks must never be
+	 * recorded by nprof's pthread overrides. */
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	in_unwind = 1;
+	if (init2(&cur, ucontext, UNW_INIT_SIGNAL_FRAME) == 0) {
+		while (out < max && unw_stepf(&cur) > 0) {
+			uint64_t pc;
+			if (unw_reg(&cur, UNW_IP_REG, &pc) != 0 || pc == 0)
+				break;
+			if (!is_self((uintptr_t)pc))
+				pcs[out++] = (uintptr_t)pc;
+		}
+	}
+	in_unwind = 0;
+	nprof__guard = guard;
 	return out;
 }

@@ -88,6 +88,7 @@ struct http_conn {
 	const struct listener *lsn;
 	const struct nprof_route *route; /* NULL for the index */
 	const char *name;
+	const char *url;            /* the path asked (libmicrohttpd's, for the request) */
 	int debug, seconds, is_post, too_big;
 	int holds_work;             /* holds one of the HTTP_WORKERS places */
 	int lent_work;              /* gave it up while sleeping (req_pause) */
@@ -101,6 +102,8 @@ static int work_busy, work_waiting;
 
 static struct listener lsn_unix = { .fd = -1, .is_unix = 1 };
 static struct listener lsn_tcp = { .fd = -1 };
+/* "127.0.0.1:6060" while the TCP listener serves; "" otherwise. */
+static char tcp_where[INET6_ADDRSTRLEN + 16];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int started;
 /* Set while stopping, so that long handlers see their client as gone. */
@@ -162,9 +165,18 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, struct nprof_reply 
 
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
+	/* Where this process listens on TCP, so that `nprof ps` can ask the
+	 * process itself (a program that rewrites its title, as redis and
+	 * nginx do, overwrites the environment ps used to read). */
+	if (tcp_where[0] != '\0')
+		MHD_add_response_header(r, "X-Nprof-Http", tcp_where);
 	/* One request per connection, so that every request passes the gate
 	 * (http_gate.c) and its head deadline and budgets. */
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (rep->csp != NULL)
+		MHD_add_response_header(r, "Content-Security-Policy", rep->csp);
+	if (rep->encoding != NULL && status < 400 && !rep->body.failed)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, rep->encoding);
 	if (status >= 400) {
 		/* Go's pprof marks its own errors so clients can tell them from a
 		 * proxy's; an error is never a download. */
@@ -412,6 +424,7 @@ static int admit(struct http_conn *hc, const char *url, const char *method,
 		return -1;
 	}
 
+	hc->url = url;
 	if (strcmp(url, PPROF_PREFIX) == 0 || strcmp(url, PPROF_PREFIX "/") == 0) {
 		hc->route = NULL;
 		hc->name = "";
@@ -499,6 +512,53 @@ static int req_client_gone(const struct nprof_req *r)
 		return 0;
 	/* POLLIN alone is a pipelined next request, not a hang-up. */
 	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* The query string again, less pid=, for a proxied request. */
+struct query {
+	char s[2048];
+	int overflow;
+};
+
+static void query_put(struct query *q, const char *v, int encode)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(q->s);
+	for (; v != NULL && *v; v++) {
+		unsigned char ch = (unsigned char)*v;
+		int plain = !encode || (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+			    (ch >= 'A' && ch <= 'Z') || strchr("-_.~", ch) != NULL;
+		if (n + 4 >= sizeof(q->s)) {
+			q->overflow = 1;
+			return;
+		}
+		if (plain) {
+			q->s[n++] = (char)ch;
+		} else {
+			q->s[n++] = '%';
+			q->s[n++] = hex[ch >> 4];
+			q->s[n++] = hex[ch & 15];
+		}
+	}
+	q->s[n] = '\0';
+}
+
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct query *q = cls;
+
+	(void)kind;
+	if (strcmp(key, "pid") == 0)
+		return MHD_YES;
+	if (q->s[0] != '\0')
+		query_put(q, "&", 0);
+	query_put(q, key, 1);
+	if (value != NULL) {
+		query_put(q, "=", 0);
+		query_put(q, value, 1);
+	}
+	return MHD_YES;
 }
 
 /*
@@ -599,6 +659,16 @@ static enum MHD_Result serve(struct http_conn *hc)
 	rep.status = MHD_HTTP_OK;
 	rep.content_type = TEXT_PLAIN;
 
+	/* ?pid=N for a forked worker: its answer, through its socket. */
+	const char *pid = MHD_lookup_connection_value(hc->mhd, MHD_GET_ARGUMENT_KIND, "pid");
+	if (pid != NULL) {
+		struct query q = {{0}, 0};
+		MHD_get_connection_values(hc->mhd, MHD_GET_ARGUMENT_KIND, add_query_arg, &q);
+		if (q.overflow)
+			nprof__reply_error(&rep, MHD_HTTP_BAD_REQUEST, "nprof: query too long");
+		if (q.overflow || nprof__follow_proxy(&req, pid, hc->url, q.s, &rep))
+			return queue_reply(hc->mhd, &rep);
+	}
 	if (is_expensive(hc) && work_enter(hc, 1) < 0) {
 		nprof__reply_error(&rep, MHD_HTTP_SERVICE_UNAVAILABLE,
 				   "nprof: busy: %d profile requests queued or running; retry later",
@@ -712,6 +782,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* Daemons (the listening sockets themselves are opened in listen.c)     */
 /* ------------------------------------------------------------------ */
 
+/* Fills tcp_where from the bound address ("[::1]:6060" for IPv6). */
+static void where_of(const struct listener *l)
+{
+	char host[INET6_ADDRSTRLEN];
+	const struct sockaddr_storage *a = &l->addr;
+
+	tcp_where[0] = '\0';
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)a;
+		if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host)) != NULL)
+			snprintf(tcp_where, sizeof(tcp_where), "%s:%u", host, ntohs(in->sin_port));
+	} else if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)a;
+		if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)) != NULL)
+			snprintf(tcp_where, sizeof(tcp_where), "[%s]:%u", host, ntohs(in6->sin6_port));
+	}
+}
+
 /* Starts a daemon on l->fd; on failure closes the socket. */
 static int daemon_start(struct listener *l, const char *what)
 {
@@ -750,15 +838,33 @@ static int daemon_start(struct listener *l, const char *what)
 	return 0;
 }
 
+/* Still nprof's listening socket: open, and not marked as the program's
+ * by fd.c (which it is once the program reopened that number). */
+static int listener_intact(const struct listener *l)
+{
+	return l->fd >= 0 && fcntl(l->fd, F_GETFD) >= 0 &&
+	       !(nprof__fd_known_sigsafe(l->fd) && !nprof__fd_is_internal_sigsafe(l->fd));
+}
+
 static void listener_stop(struct listener *l)
 {
-	/* The gate first: no new connection reaches the daemon, whose stop
-	 * then waits for the requests in progress. The listening socket was
-	 * never the daemon's: we close it, exactly once. */
-	nprof__gate_stop(l);
-	if (l->daemon != NULL) {
-		MHD_stop_daemon(l->daemon);
+	if (nprof__fd_own_lost() || (l->fd >= 0 && !listener_intact(l))) {
+		/* The program closed our descriptors behind libc's back
+		 * (record/fd_own.c): stopping would make libmicrohttpd write to
+		 * its eventfd - now maybe the program's file - or abort, and
+		 * closing would close the program's. Abandon everything. */
+		nprof__fd_own_mark_lost();
 		l->daemon = NULL;
+		l->fd = -1;
+	} else {
+		/* The gate first: no new connection reaches the daemon, whose
+		 * stop then waits for the requests in progress. The listening
+		 * socket was never the daemon's: we close it, exactly once. */
+		nprof__gate_stop(l);
+		if (l->daemon != NULL) {
+			MHD_stop_daemon(l->daemon);
+			l->daemon = NULL;
+		}
 	}
 	if (l->fd >= 0)
 		close(l->fd);
@@ -803,7 +909,11 @@ int nprof__http_start(void)
 	if (nprof__cfg.http[0] != '\0') {
 		r = nprof__listen_tcp(&lsn_tcp);
 		if (r == 0)
+			where_of(&lsn_tcp);
+		if (r == 0)
 			r = daemon_start(&lsn_tcp, nprof__cfg.http);
+		if (r < 0)
+			tcp_where[0] = '\0';
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
@@ -827,6 +937,7 @@ void nprof__http_stop(void)
 	nprof__guard = 1;
 	pthread_mutex_lock(&lock);
 	stopping = 1;
+	tcp_where[0] = '\0';
 	listener_stop(&lsn_tcp);
 	listener_stop(&lsn_unix);
 	started = 0;
@@ -857,6 +968,7 @@ void nprof__http_forget(void)
 	}
 	started = 0;
 	stopping = 0;
+	tcp_where[0] = '\0';
 	lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	work_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	work_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;

@@ -250,7 +250,8 @@ int nprof__listen_tcp(struct listener *l)
 		rc = -errno;
 		close(fd);
 		if (rc == -EADDRINUSE) {
-			nprof__log("NPROF_HTTP=%s: address already in use; TCP listener off",
+			nprof__log("NPROF_HTTP=%s: address already in use; only the TCP "
+				   "listener is off, every profile keeps recording",
 				   nprof__cfg.http);
 			return rc;
 		}

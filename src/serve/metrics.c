@@ -241,9 +241,9 @@ static void nprof_families(struct nprof_buf *b)
 
 	single(b, "nprof_memory_bytes", "gauge",
 	       "Bytes nprof holds in its own arena (its whole footprint but code).",
-	       (int64_t)nprof__arena_used());
+	       (int64_t)(nprof__arena_used() + nprof__arena_serve_used()));
 	single(b, "nprof_memory_limit_bytes", "gauge",
-	       "The bound of nprof's arena; past it samples are dropped.",
+	       "The bound of nprof's memory for samples; past it samples are dropped.",
 	       (int64_t)nprof__arena_limit());
 	family(b, "nprof_build_info", "gauge", "Always 1; the label carries nprof's version.");
 	snprintf(label, sizeof label, "version=\"%s\"", NPROF_VERSION);

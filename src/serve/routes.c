@@ -55,6 +55,10 @@ const struct nprof_route nprof__routes[] = {
 	  NULL, nprof__cpu_handle, 1, NPROF_SECONDS_ANY },
 	{ "symbol", "Maps program counters to function names (pprof's remote symbolization).",
 	  NULL, symbol_handle, 0, 0 },
+	{ "trace", "Chrome trace (Perfetto) of every thread over seconds=N (default 1, at most 60).",
+	  NULL, nprof__trace_handle, 1, NPROF_SECONDS_ANY },
+	{ "ui", "Web UI: growth charts, leak suspects, flame graphs, differences, threads.",
+	  NULL, nprof__ui_handle, 1, 0 },
 	{ "threadcreate", "Stack traces that led to the creation of new threads.",
 	  nprof__threadcreate_count, nprof__threadcreate_handle, 1, 0 },
 	{ NULL, NULL, NULL, NULL, 0, 0 },
@@ -88,6 +92,9 @@ const struct nprof_route *nprof__routes_find(const char *name)
 		return NULL;
 	if ((r = find_exact(name)) != NULL)
 		return r;
+	/* The UI's files and data live below its own name. */
+	if (strncmp(name, "ui/", 3) == 0)
+		return find_exact("ui");
 	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
 		if (strcmp(aliases[i].alias, name) == 0)
 			return find_exact(aliases[i].name);

@@ -7,7 +7,6 @@
 # seconds=N window both rank nothing. The same program with one real leak
 # added gets exactly that line first. Also the endpoint's parameters.
 source "$(dirname "$0")/../lib.sh"
-export NPROF_SNAPSHOT=1s
 src="$ROOT/tests/programs/leaks_noise.c"
 prog="$BUILD/tests/programs/leaks_noise"
 line_of() { grep -n "$1" "$src" | head -1 | cut -d: -f1; }

@@ -33,10 +33,20 @@ for pair in read:t_read poll:t_poll epoll_wait:t_epoll nanosleep:t_sleep accept:
 	grep -q '^created by main in thread' "$T/block.$fn" || fail "$fn: no creator"
 done
 ok "each blocked call is named, with a lower-bound duration"
-# The spinner is running: listed, without a stack, saying why.
-grep -A1 -E '^thread [0-9]+ "[^"]*" \[running\]:$' "$d2" | grep -q 'stack not captured: the thread was running' ||
+# The spinner is running: listed, with the one pseudo frame [running] and
+# a note saying why there is no stack (so it counts in every profile).
+grep -A3 -E '^thread [0-9]+ "[^"]*" \[running\]:$' "$d2" | grep -q '^\[running\]$' &&
+	grep -A3 -E '^thread [0-9]+ "[^"]*" \[running\]:$' "$d2" | grep -q 'stack not captured: the thread was running' ||
 	grep -q 't_spin' "$d2" || fail "spinning thread missing: $(cat "$d2")"
 ok "the running thread is listed"
 
 # The durations grow: a later dump shows a larger lower bound.
 pprof -raw "$T/dump.2" >/dev/null || fail "proto unreadable: $(cat "$T/pprof.err")"
+# Every listed thread counts in the proto, the running one too.
+ucurl "$PID" "/debug/pprof/goroutine" -o "$T/g.pb.gz" || fail "goroutine proto"
+pprof -top "$T/g.pb.gz" >"$T/g.top" || fail "$(cat "$T/pprof.err")"
+listed=$(ucurl "$PID" "/debug/pprof/goroutine?debug=2" | grep -c '^thread ')
+grep -Eq "accounting for $listed, 100% of $listed total" "$T/g.top" ||
+	{ cat "$T/g.top"; fail "proto total is not the $listed threads listed"; }
+grep -q '\[running\]' "$T/g.top" || { cat "$T/g.top"; fail "no [running] frame in the proto"; }
+ok "proto counts all $listed threads, the running one as [running]"

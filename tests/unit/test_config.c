@@ -26,7 +26,7 @@ int main(void)
 	nprof__core_configure(NULL);
 	CHECK(nprof__cfg.heap_rate == 524288);
 	CHECK(nprof__cfg.cpu_hz == 100);
-	CHECK(nprof__cfg.snapshot_s == 5.0);
+	CHECK(nprof__cfg.snapshot_s == 1.0);
 	CHECK(nprof__cfg.http[0] == '\0');
 	CHECK(strncmp(nprof__cfg.socket_path, "/run/user/7/nprof/", 18) == 0);
 	CHECK(!nprof__cfg.expose_cmdline);
@@ -57,7 +57,7 @@ int main(void)
 	nprof__core_configure(NULL);
 	CHECK(nprof__cfg.heap_rate == 524288);
 	CHECK(nprof__cfg.cpu_hz == 100);
-	CHECK(nprof__cfg.snapshot_s == 5.0);
+	CHECK(nprof__cfg.snapshot_s == 1.0);
 	CHECK(nprof__cfg.dump_signal == 0);
 	setenv("NPROF_CPU_HZ", "5000", 1);
 	setenv("NPROF_SNAPSHOT", "500ms", 1);

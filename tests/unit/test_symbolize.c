@@ -216,7 +216,9 @@ static void test_speed(struct nprof_symtab *st)
 	fprintf(stderr, "test_symbolize: %d new addresses %.3f s; %d cached lookups %.3f s (%ld frames)\n",
 		DISTINCT, t1 - t0, STACKS * DEPTH, t2 - t1, frames);
 	CHECK(frames > 0);
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__)
+	CHECK(t2 - t1 < 10.0); /* ThreadSanitizer: every access is checked, 5-15x */
+#elif defined(__SANITIZE_ADDRESS__)
 	CHECK(t2 - t1 < 2.0);
 #else
 	CHECK(t2 - t1 < 0.2);

@@ -1,0 +1,65 @@
+/*
+ * as_limit.c - lowers RLIMIT_AS to argv[1] MB after start, as a service
+ * guarding itself does, then asks for memory and reports what it got:
+ *   "big100 OK|FAIL calloc8g OK|FAIL blocks64k MB small1k MB"
+ * big100: malloc(100 MB); calloc8g: calloc(8 GiB); blocks64k and small1k:
+ * megabytes obtained in 64 KiB and then 1 KiB blocks until malloc fails
+ * (everything freed between the phases). With AS_LIMIT_MAPS set, the
+ * mappings of 4 MB and more are listed on stderr when a phase fills up.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static void *keep[1 << 22];
+
+static void show_maps(void)
+{
+	static char line[4096];
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi;
+	while (f != NULL && fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && hi - lo >= (4ul << 20))
+			fprintf(stderr, "%lu KB %s", (hi - lo) >> 10, line);
+	if (f != NULL)
+		fclose(f);
+}
+
+static size_t fill(size_t block)
+{
+	size_t n = 0;
+	while (n < sizeof keep / sizeof keep[0]) {
+		void *p = malloc(block);
+		if (p == NULL) {
+			if (getenv("AS_LIMIT_MAPS") != NULL)
+				show_maps();
+			break;
+		}
+		*(volatile char *)p = 1;
+		keep[n++] = p;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(keep[i]);
+	return n * block >> 20;
+}
+
+int main(int argc, char **argv)
+{
+	size_t mb = argc > 1 ? (size_t)atol(argv[1]) : 256;
+	struct rlimit rl = {mb << 20, mb << 20};
+	if (setrlimit(RLIMIT_AS, &rl) != 0) {
+		perror("setrlimit");
+		return 2;
+	}
+	void *big = malloc((size_t)100 << 20);
+	printf("big100 %s ", big ? "OK" : "FAIL");
+	free(big);
+	void *huge = calloc((size_t)8 << 30, 1);
+	printf("calloc8g %s ", huge ? "OK" : "FAIL");
+	free(huge);
+	size_t b64 = fill(65536);
+	size_t b1 = fill(1024);
+	printf("blocks64k %zu small1k %zu\n", b64, b1);
+	return 0;
+}
