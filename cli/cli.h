@@ -219,4 +219,26 @@ int nprof_cli_cmd_watch(int argc, char **argv);
 extern const char nprof_cli_ui_usage[];
 int nprof_cli_cmd_ui(int argc, char **argv);
 
+/* attach.c: `nprof attach PID` / `nprof detach PID` (ptrace injection). */
+extern const char nprof_cli_attach_usage[];
+extern const char nprof_cli_detach_usage[];
+int nprof_cli_cmd_attach(int argc, char **argv);
+int nprof_cli_cmd_detach(int argc, char **argv);
+
+/* run.c: where libnprof.so is ($NPROF_LIB, beside nprof, ../lib); prints
+ * why and returns -1 when there is none. */
+int nprof_cli_find_library(char *out, size_t len);
+
+/*
+ * inject.c: makes process `pid` call `fn_name` (a function of libnprof,
+ * taking one string) with `config` (or NULL), after dlopen()ing `lib`
+ * there when `load` is set. One thread of the target is stopped, at a
+ * safe point, for *stopped_ms. *result gets the function's int return.
+ * Returns 0, or a negative errno with a one-line reason in `err`
+ * (-ESRCH no such process, -EPERM no ptrace rights, -ENOEXEC not a
+ * dynamically linked program).
+ */
+int nprof_cli_inject(pid_t pid, const char *lib, const char *fn_name, const char *config,
+		     int load, long *result, double *stopped_ms, char *err, size_t errlen);
+
 #endif /* NPROF_CLI_H */

@@ -26,6 +26,9 @@ test="$test chromium"
 # above) start themselves on their own ports and directories: a system
 # instance started by a package's postinst does not matter.
 test="$test libmemcached-tools wrk mariadb-server mariadb-client sysbench"
+# attach refusals: capsh drops CAP_SYS_PTRACE, setpriv (util-linux) changes user;
+# a -static build needs libc.a (libc6-dev)
+test="$test libcap2-bin util-linux libc6-dev"
 bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb valgrind"
 bench="$bench mariadb-server libc6-dbg"
 

@@ -6,7 +6,11 @@
  *
  * Starting: when the library is preloaded (its path is in LD_PRELOAD) a
  * constructor starts it from the NPROF_* variables; when linked with
- * -lnprof, nothing happens until the program calls nprof_start().
+ * -lnprof, nothing happens until the program calls nprof_start(). When
+ * dlopen()ed late by `nprof attach`, the constructor does nothing either
+ * (LD_PRELOAD does not name it) and the attach calls nprof_start with
+ * "attach=1", which first redirects the program's references
+ * (hooks/got_patch.c); nprof_stop puts them back (`nprof detach`).
  *
  * fork: a child never serves or removes its parent's socket and never
  * writes its parent's files. In the child nprof goes dormant: the listener
@@ -143,6 +147,14 @@ NPROF_API int nprof_start(const char *config)
 	nprof__core_configure(config);
 	nprof__owner_pid = getpid();
 	nprof__follow_start_fn = nprof__core_follow_start;
+	/* Loaded by `nprof attach`: the program's references are bound to
+	 * libc's functions; bind them to ours before anything records. */
+	if (nprof__cfg.attached) {
+		size_t n = nprof__got_redirect();
+		if (n == 0)
+			nprof__log("attach: no reference redirected; heap, descriptor and "
+				   "thread origins will not be recorded");
+	}
 	pthread_once(&atfork_once, register_atfork);
 	if (nprof__unwind_init() < 0)
 		nprof__log("libunwind not available; stacks will be empty");
@@ -186,6 +198,13 @@ NPROF_API int nprof_stop(void)
 		nprof__follow_sweep(1); /* sockets of workers gone by _exit */
 		nprof__http_stop();
 		nprof__running = 0;
+		if (nprof__cfg.attached) {
+			/* `nprof detach`: references back to libc, sampling off (the
+			 * malloc family stays on nprof, passing through). */
+			nprof__got_restore();
+			nprof__heap_rate = 0;
+			nprof__cfg.attached = 0;
+		}
 	}
 	pthread_mutex_unlock(&life_lock);
 	nprof__guard = guard;

@@ -177,6 +177,8 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 			nprof__log("%s=%s: not a usable signal (e.g. SIGUSR2); dumps off", var, v);
 		else
 			c->dump_signal = s;
+	} else if (strcmp(key, "attach") == 0) {
+		c->attached = strcmp(v, "1") == 0;
 	} else if (strcmp(key, "expose_cmdline") == 0) {
 		c->expose_cmdline = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
 	} else if (strcmp(key, "follow_fork") == 0) {

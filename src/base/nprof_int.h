@@ -58,7 +58,15 @@ struct nprof_config {
 	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
 	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */
 	char debug_dirs[512];   /* NPROF_DEBUG_DIRS: ':'-separated; "" = /usr/lib/debug */
+	int attached;           /* "attach=1": loaded late by `nprof attach` */
 };
+
+/* got_patch.c: in a process nprof was attached to, bind the references
+ * already resolved to libc's versions of the functions nprof overrides to
+ * nprof's (number of slots changed); and put them back, except the malloc
+ * family's (number restored). Called under nprof_start/stop's lock. */
+size_t nprof__got_redirect(void);
+size_t nprof__got_restore(void);
 
 /* The active configuration; written only by nprof__core_configure(). */
 extern struct nprof_config nprof__cfg;

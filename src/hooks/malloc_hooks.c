@@ -240,7 +240,11 @@ static void resolve(void)
 	/* Another allocator preloaded before us owns the global names. */
 	void *self = object_of((void *)resolve);
 	void *global = dlsym(RTLD_DEFAULT, "malloc");
-	foreign_alloc = global != NULL && object_of(global) != self;
+	/* Loaded late by `nprof attach`, the global malloc is libc's, the
+	 * very one after us: not another allocator (got_patch.c binds the
+	 * program's references to ours). */
+	foreign_alloc = global != NULL && object_of(global) != self &&
+			global != dlsym(RTLD_NEXT, "malloc");
 	malloc_fn m = (malloc_fn)pick("malloc", self);
 	calloc_fn c = (calloc_fn)pick("calloc", self);
 	realloc_fn r = (realloc_fn)pick("realloc", self);
@@ -357,9 +361,8 @@ int nprof__heap_foreign(void)
 /* sampled blocks                                                    */
 /* ---------------------------------------------------------------- */
 
-/* The stack id of blocks of nprof's own threads: never a real id, never
- * counted by the heap profile. */
-#define OWN_STACK 0xffffffffu
+/* Blocks of nprof's own threads carry this stack id (heap_int.h). */
+#define OWN_STACK NPROF_REGION_OWN_STACK
 
 /* A block for one of nprof's own threads; NULL: use the real allocator. */
 static void *own_alloc(size_t n, size_t align, int zero)

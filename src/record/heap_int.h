@@ -66,6 +66,11 @@ size_t nprof__region_usable(const void *p);
  * an end pointer then never points into the next block). */
 extern int nprof__region_pad;
 
+/* The stack id of blocks of nprof's own threads (their mallocs are served
+ * from the range too): never a real id, never counted by a profile, never
+ * listed to a leak check. */
+#define NPROF_REGION_OWN_STACK 0xffffffffu
+
 /* One live block of the range, as a leak check sees it. */
 struct nprof_region_block {
 	uintptr_t addr;
@@ -75,7 +80,8 @@ struct nprof_region_block {
 };
 
 /*
- * Copies up to `max` live blocks, in address order, into `out` and returns
+ * Copies up to `max` live blocks of the program (not those of nprof's own
+ * threads), in address order, into `out` and returns
  * how many there are (call again with more room when that is > max).
  * Takes the region lock; never calls malloc.
  */

@@ -580,7 +580,8 @@ size_t nprof__region_blocks(struct nprof_region_block *out, size_t max)
 		if (s->kind == SPAN_SLAB && s->meta != NULL && owner[u] == u) {
 			uint32_t sz = class_size[s->cls];
 			for (uint32_t k = 0; k < s->bump; k++) {
-				if (s->meta[k].stack == 0)
+				if (s->meta[k].stack == 0 ||
+				    s->meta[k].stack == NPROF_REGION_OWN_STACK)
 					continue;
 				if (n < max) {
 					out[n].addr = (uintptr_t)unit_addr(u) + (uintptr_t)k * sz;
@@ -590,7 +591,8 @@ size_t nprof__region_blocks(struct nprof_region_block *out, size_t max)
 				}
 				n++;
 			}
-		} else if (s->kind == SPAN_LARGE && s->stack != 0) {
+		} else if (s->kind == SPAN_LARGE && s->stack != 0 &&
+			   s->stack != NPROF_REGION_OWN_STACK) {
 			if (n < max) {
 				out[n].addr = (uintptr_t)unit_addr(u);
 				out[n].size = s->size;

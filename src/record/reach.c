@@ -152,6 +152,17 @@ static void scan_safe(struct scan *s, uintptr_t lo, uintptr_t hi)
 	lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
 	if (hi <= lo || nprof__region_owns((const void *)lo))
 		return;
+	/* The sampled range is mapped in pieces as it is used, and the
+	 * kernel may merge a piece with anonymous memory beside it: a row of
+	 * /proc/self/maps that starts outside the range can still cover part
+	 * of it. The range's blocks are reached through the flood, never as
+	 * roots (nprof's own blocks there hold addresses of program blocks). */
+	uintptr_t rlo = nprof__region_lo, rhi = nprof__region_lo + nprof__region_len;
+	if (nprof__region_len != 0 && lo < rhi && hi > rlo) {
+		scan_safe(s, lo, rlo);
+		scan_safe(s, rhi, hi);
+		return;
+	}
 	int k = skipped(s, lo, hi);
 	if (k >= 0) {
 		scan_safe(s, lo, s->skip_lo[k] > lo ? s->skip_lo[k] : lo);

@@ -161,8 +161,12 @@ static void test_nowhere(struct nprof_symtab *st)
 	struct nprof_frame fr[8];
 	int local = 0;
 
-	CHECK(nprof__sym_lookup(st, 1, fr, 8) == 0);
-	CHECK(nprof__sym_mapping(st, 1) == NULL);
+	/* Address 1 is NPROF_PC_RUNNING - 1, the pseudo frame of a thread
+	 * caught running; any other unmapped low address is nowhere. */
+	CHECK(nprof__sym_lookup(st, 16, fr, 8) == 0);
+	CHECK(nprof__sym_mapping(st, 16) == NULL);
+	CHECK(nprof__sym_lookup(st, NPROF_PC_RUNNING - 1, fr, 8) == 1 &&
+	      strcmp(fr[0].function, "[running]") == 0);
 	/* The stack is mapped but not executable. */
 	CHECK(nprof__sym_lookup(st, (uintptr_t)&local, fr, 8) == 0);
 	CHECK(nprof__sym_mapping(st, (uintptr_t)&local) == NULL);
