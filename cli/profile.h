@@ -103,6 +103,15 @@ int nprof_profile_parse(const void *data, size_t len, struct nprof_profile **out
 			char *err, size_t errlen);
 
 /*
+ * The decoder behind nprof_profile_parse(): `len` bytes of a plain
+ * (inflated, size-checked) profile.proto. On failure returns -1, leaves
+ * *out NULL and writes the bare reason (no "not a profile.proto:"
+ * prefix) to `why`.
+ */
+int nprof_profile_decode(const uint8_t *in, size_t len, struct nprof_profile **out,
+			 char *why, size_t whylen);
+
+/*
  * Reads file `path` (at most NPROF_PROFILE_MAX bytes) and decodes it with
  * nprof_profile_parse(). Errors name the file: "cpu.pb.gz: No such file
  * or directory", "cpu.pb.gz: empty file".

@@ -1,6 +1,7 @@
 /*
  * table.c - the flat/cum table of `nprof top` and `nprof diff`:
  * nprof_top_report() turns decoded profiles (profile.c) into the table.
+ * Units and number formatting (pprof's measurement package) are units.c's.
  *
  * The table is meant to read exactly like `go tool pprof -top`, so that
  * users and scripts can move between the two: same node identity (a
@@ -26,148 +27,10 @@
 #include <time.h>
 
 #include "profile.h"
+#include "units.h"
 
 /* pprof's default -nodefraction. */
 #define NODE_FRACTION 0.005
-
-/* ------------------------------------------------------------------ */
-/* Units and numbers (pprof internal/measurement)                       */
-/* ------------------------------------------------------------------ */
-
-struct unit {
-	const char *name;
-	const char *alias[4];
-	double factor;
-};
-
-struct unit_type {
-	const struct unit *units;
-	size_t n;
-	struct unit def;
-};
-
-static const struct unit byte_units[] = {
-	{"B", {"b", "byte"}, 1},
-	{"kB", {"kb", "kbyte", "kilobyte"}, 1024.0},
-	{"MB", {"mb", "mbyte", "megabyte"}, 1048576.0},
-	{"GB", {"gb", "gbyte", "gigabyte"}, 1073741824.0},
-	{"TB", {"tb", "tbyte", "terabyte"}, 1099511627776.0},
-	{"PB", {"pb", "pbyte", "petabyte"}, 1125899906842624.0},
-};
-
-static const struct unit time_units[] = {
-	{"ns", {"ns", "nanosecond"}, 1},
-	{"us", {"\xce\xbcs", "us", "microsecond"}, 1e3},
-	{"ms", {"ms", "millisecond"}, 1e6},
-	{"s", {"s", "sec", "second"}, 1e9},
-	{"hrs", {"hour", "hr"}, 3600e9},
-};
-
-static const struct unit_type unit_types[] = {
-	{byte_units, sizeof(byte_units) / sizeof(byte_units[0]), {"B", {0}, 1}},
-	{time_units, sizeof(time_units) / sizeof(time_units[0]), {"s", {0}, 1e9}},
-};
-
-/* measurement.sniffUnit: case-insensitive, plural "s" dropped. */
-static const struct unit *sniff_unit(const struct unit_type *ut, const char *name)
-{
-	char low[64];
-	size_t n = strlen(name);
-
-	if (n >= sizeof(low))
-		return NULL;
-	for (size_t i = 0; i <= n; i++)
-		low[i] = (char)tolower((unsigned char)name[i]);
-	if (n > 2 && low[n - 1] == 's')
-		low[n - 1] = '\0';
-	for (size_t i = 0; i < ut->n; i++)
-		for (size_t a = 0; a < 4 && ut->units[i].alias[a]; a++)
-			if (strcmp(low, ut->units[i].alias[a]) == 0)
-				return &ut->units[i];
-	return NULL;
-}
-
-/* measurement.Scale: `value` in unit `from` expressed in `to`, which may
- * be "minimum"/"auto" (the largest unit keeping the value >= 1). */
-static double scale(int64_t value, const char *from, const char *to, const char **uname)
-{
-	if (value < 0 && value != INT64_MIN)
-		return -scale(-value, from, to, uname);
-	for (size_t t = 0; t < sizeof(unit_types) / sizeof(unit_types[0]); t++) {
-		const struct unit_type *ut = &unit_types[t];
-		const struct unit *fu = sniff_unit(ut, from), *tu;
-		double v;
-
-		if (!fu)
-			continue;
-		v = (double)value * fu->factor;
-		if (strcmp(to, "minimum") == 0 || strcmp(to, "auto") == 0) {
-			double f = 0;
-
-			*uname = NULL;
-			for (size_t i = 0; i < ut->n; i++)
-				if (ut->units[i].factor >= f && v / ut->units[i].factor >= 1.0) {
-					f = ut->units[i].factor;
-					*uname = ut->units[i].name;
-				}
-			if (*uname)
-				return v / f;
-			*uname = ut->def.name;
-			return v / ut->def.factor;
-		}
-		tu = sniff_unit(ut, to);
-		if (!tu) {
-			*uname = ut->def.name;
-			return v / ut->def.factor;
-		}
-		*uname = tu->name;
-		return v / tu->factor;
-	}
-	if (!strcmp(to, "count") || !strcmp(to, "sample") || !strcmp(to, "unit") ||
-	    !strcmp(to, "minimum") || !strcmp(to, "auto"))
-		*uname = "";
-	else
-		*uname = to;
-	return (double)value;
-}
-
-/* measurement.ScaledLabel: "1.07s", "512kB", "0". A `plus` sign marks
- * positive values (diff tables). */
-static const char *scaled_label(int64_t value, const char *from, const char *to,
-				int plus, char *buf, size_t len)
-{
-	const char *u;
-	double v = scale(value, from, to, &u);
-	char num[64];
-	size_t n;
-
-	snprintf(num, sizeof(num), "%.2f", v);
-	n = strlen(num);
-	if (n > 3 && strcmp(num + n - 3, ".00") == 0)
-		num[n - 3] = '\0';
-	if (strcmp(num, "0") == 0 || strcmp(num, "-0") == 0)
-		snprintf(buf, len, "0");
-	else
-		snprintf(buf, len, "%s%s%s", plus && value > 0 ? "+" : "", num, u);
-	return buf;
-}
-
-/* measurement.Percentage: always 6 columns ("  100%", "96.26%", "0.93%"). */
-static const char *percentage(int64_t value, int64_t total, char *buf, size_t len)
-{
-	double r = total ? (double)value / (double)total * 100 : 0;
-
-	if (r < 0)
-		r = -r;
-
-	if (r >= 99.95 && r <= 100.05)
-		snprintf(buf, len, "  100%%");
-	else if (r >= 1.0)
-		snprintf(buf, len, "%5.2f%%", r);
-	else
-		snprintf(buf, len, "%5.2g%%", r);
-	return buf;
-}
 
 static int64_t abs64(int64_t v)
 {
@@ -684,7 +547,7 @@ struct fmt {
 
 static const char *fmt_value(const struct fmt *f, int64_t v, char *buf, size_t len)
 {
-	return scaled_label(v, f->sample_unit, f->out_unit, f->plus, buf, len);
+	return nprof_units_label(v, f->sample_unit, f->out_unit, f->plus, buf, len);
 }
 
 /* report.selectOutputUnit: the unit of the smallest non-zero node value,
@@ -707,11 +570,11 @@ static void select_output_unit(struct fmt *f, struct node **shown, size_t n, int
 	}
 	if (minv == 0)
 		minv = total;
-	scale(minv, f->sample_unit, "minimum", &umin);
-	scale(total, f->sample_unit, "minimum", &umax);
+	nprof_units_scale(minv, f->sample_unit, "minimum", &umin);
+	nprof_units_scale(total, f->sample_unit, "minimum", &umax);
 	u = umin;
 	if (strcmp(umin, umax) != 0 && minv < INT64_MAX / 100 && minv * 100 < total)
-		scale(100 * minv, f->sample_unit, "minimum", &u);
+		nprof_units_scale(100 * minv, f->sample_unit, "minimum", &u);
 	snprintf(f->out_unit, sizeof(f->out_unit), "%s", u[0] ? u : f->sample_unit);
 }
 
@@ -769,7 +632,7 @@ static void print_header(FILE *out, const struct nprof_top_source *src, size_t n
 			fprintf(out, "%s %s: ", s == 0 ? "Base:" : "New: ", src[s].label);
 			if (q->duration_nanos)
 				fprintf(out, "Duration: %s, ",
-					scaled_label(q->duration_nanos, "nanoseconds", "auto",
+					nprof_units_label(q->duration_nanos, "nanoseconds", "auto",
 						     0, d, sizeof(d)));
 			fprintf(out, "Total samples = %s\n",
 				fmt_value(&unsigned_fmt, source_sum(&src[s]), a, sizeof(a)));
@@ -782,15 +645,15 @@ static void print_header(FILE *out, const struct nprof_top_source *src, size_t n
 		print_time(out, p->time_nanos);
 	if (p->duration_nanos) {
 		const char *u;
-		double ns = scale(total, f->sample_unit, "nanoseconds", &u);
+		double ns = nprof_units_scale(total, f->sample_unit, "nanoseconds", &u);
 
 		fprintf(out, "Duration: %s, Total samples = %s",
-			scaled_label(p->duration_nanos, "nanoseconds", "auto", 0, d, sizeof(d)),
+			nprof_units_label(p->duration_nanos, "nanoseconds", "auto", 0, d, sizeof(d)),
 			fmt_value(f, total, a, sizeof(a)));
 		/* pprof leaves the blank before an absent ratio. */
 		fprintf(out, " ");
 		if (strcmp(u, "ns") == 0 && ns != 0)
-			fprintf(out, "(%s)", percentage((int64_t)ns, p->duration_nanos,
+			fprintf(out, "(%s)", nprof_units_percent((int64_t)ns, p->duration_nanos,
 							b, sizeof(b)));
 		fprintf(out, "\n");
 	}
@@ -808,7 +671,7 @@ static void print_table(FILE *out, const struct nprof_top_source *src, size_t ns
 	print_header(out, src, nsrc, f, total);
 	for (size_t i = 0; i < nshown; i++)
 		flat_sum += shown[i]->flat;
-	percentage(flat_sum, total, b, sizeof(b));
+	nprof_units_percent(flat_sum, total, b, sizeof(b));
 	fprintf(out, "Showing nodes accounting for %s, %s of %s total\n",
 		fmt_value(f, flat_sum, a, sizeof(a)), b + strspn(b, " "),
 		fmt_value(&uf, total, c, sizeof(c)));
@@ -831,10 +694,10 @@ static void print_table(FILE *out, const struct nprof_top_source *src, size_t ns
 		flat_sum += n->flat;
 		fprintf(out, "%10s %s %s %10s %s  %s%s\n",
 			fmt_value(f, n->flat, a, sizeof(a)),
-			percentage(n->flat, total, b, sizeof(b)),
-			percentage(flat_sum, total, c, sizeof(c)),
+			nprof_units_percent(n->flat, total, b, sizeof(b)),
+			nprof_units_percent(flat_sum, total, c, sizeof(c)),
 			fmt_value(f, n->cum, d, sizeof(d)),
-			percentage(n->cum, total, e, sizeof(e)), n->name, inl);
+			nprof_units_percent(n->cum, total, e, sizeof(e)), n->name, inl);
 	}
 }
 

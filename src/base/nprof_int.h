@@ -453,6 +453,38 @@ int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns);
  */
 int nprof__profile_wait(const struct nprof_req *req, struct nprof_reply *rep, int64_t from_ns);
 
+/*
+ * One profile over the shared per-stack table (record/stackcounts.c),
+ * described by what it is and how its rows are read and written; it
+ * knows nothing of HTTP or of ?seconds=. nprof__profile_serve() does the
+ * rest for every such profile: a snapshot (two and a subtraction for
+ * ?seconds=N, waiting in between while watching the client), then the
+ * text form for ?debug=N or profile.proto, and the error replies. Adding
+ * a profile is one module filling this struct plus one row in
+ * serve/routes.c (docs/internals/profiles.md).
+ */
+struct nprof_profile_ops {
+	const char *name;       /* "heap": download name, error messages */
+	const void *self;       /* the module's own state, handed back */
+	/* Every stack's cumulative values now, in id order; arena memory. */
+	struct nprof_counts_row *(*snapshot)(const void *self, size_t *n);
+	/* `now` minus `base` in place (both in id order); returns the number
+	 * of rows kept. The module decides which values are cumulative. */
+	size_t (*subtract)(const void *self, struct nprof_counts_row *now, size_t n,
+			   const struct nprof_counts_row *base, size_t nbase);
+	/* The ?debug=N text form into b (may reorder rows); NULL: none. */
+	void (*write_text)(const void *self, struct nprof_counts_row *rows, size_t n,
+			   struct nprof_buf *b);
+	/* profile.proto (gzipped) into out; t0_ns wall-clock start,
+	 * dur_ns 0 unless a delta. Returns 0, or -1 out of memory. */
+	int (*encode_proto)(const void *self, struct nprof_counts_row *rows, size_t n,
+			    int64_t t0_ns, int64_t dur_ns, struct nprof_buf *out);
+};
+
+/* Serves the profile `ops` describes for `req` into `rep` (see above). */
+void nprof__profile_serve(const struct nprof_profile_ops *ops, const struct nprof_req *req,
+			  struct nprof_reply *rep);
+
 /* Sets an error reply: status and a one-line plain-text reason. */
 void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)
 	NPROF_PRINTF(3, 4);

@@ -492,62 +492,46 @@ static void build_text(const struct table *tb, const struct nprof_counts_row *ro
 			  (long)atomic_load(&((struct table *)tb)->dropped));
 }
 
-static int64_t realtime_ns(void)
+static struct nprof_counts_row *ops_snapshot(const void *self, size_t *n)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return snapshot((struct table *)self, n);
 }
 
-static void serve(struct table *tb, const struct nprof_req *req, struct nprof_reply *rep,
-		  const char *name)
+static size_t ops_subtract(const void *self, struct nprof_counts_row *now, size_t n,
+			   const struct nprof_counts_row *base, size_t nb)
 {
-	int64_t t0 = realtime_ns(), dur = 0;
-	size_t nbase = 0, n = 0;
-	struct nprof_counts_row *base = NULL, *rows;
-	if (req->seconds > 0) {
-		base = snapshot(tb, &nbase);
-		if (base == NULL)
-			goto oom;
-		int64_t m0 = nprof__mono_ns();
-		if (nprof__profile_wait(req, rep, m0) < 0) {
-			nprof__arena_free(base);
-			return;
-		}
-		dur = nprof__mono_ns() - m0;
-	}
-	rows = snapshot(tb, &n);
-	if (rows == NULL)
-		goto oom;
-	if (base != NULL)
-		n = subtract(rows, n, base, nbase);
-	nprof__arena_free(base);
-	qsort(rows, n, sizeof *rows, by_delay_desc);
-	if (req->debug != 0) {
-		build_text(tb, rows, n, &rep->body);
-		nprof__arena_free(rows);
-		if (rep->body.failed)
-			goto oom;
-		return;
-	}
-	int rc = build_proto(tb, rows, n, t0, dur, &rep->body);
-	nprof__arena_free(rows);
-	if (rc < 0)
-		goto oom;
-	rep->content_type = "application/octet-stream";
-	rep->attachment = name;
-	return;
-oom:
-	nprof__buf_free(&rep->body);
-	nprof__reply_error(rep, 503, "nprof: out of memory building the %s profile", name);
+	(void)self;
+	return subtract(now, n, base, nb);
 }
+
+/* Both forms list the stacks by delay, largest first, as Go does. */
+static void ops_text(const void *self, struct nprof_counts_row *rows, size_t n, struct nprof_buf *b)
+{
+	qsort(rows, n, sizeof *rows, by_delay_desc);
+	build_text(self, rows, n, b);
+}
+
+static int ops_proto(const void *self, struct nprof_counts_row *rows, size_t n, int64_t t0,
+		     int64_t dur, struct nprof_buf *out)
+{
+	qsort(rows, n, sizeof *rows, by_delay_desc);
+	return build_proto(self, rows, n, t0, dur, out);
+}
+
+static const struct nprof_profile_ops block_ops = {
+	"block", &block_tab, ops_snapshot, ops_subtract, ops_text, ops_proto,
+};
+
+static const struct nprof_profile_ops mutex_ops = {
+	"mutex", &mutex_tab, ops_snapshot, ops_subtract, ops_text, ops_proto,
+};
 
 void nprof__block_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
-	serve(&block_tab, req, rep, "block");
+	nprof__profile_serve(&block_ops, req, rep);
 }
 
 void nprof__mutex_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
-	serve(&mutex_tab, req, rep, "mutex");
+	nprof__profile_serve(&mutex_ops, req, rep);
 }

@@ -208,13 +208,6 @@ static void unsample(int64_t count, int64_t bytes, long rate, int64_t *oc, int64
 	*ob = (int64_t)((double)bytes * scale);
 }
 
-static int64_t realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static int build_proto(const struct nprof_counts_row *rows, size_t n, const char *default_type,
 		       int64_t t0, int64_t dur, struct nprof_buf *out)
 {
@@ -315,56 +308,56 @@ static void build_text(struct nprof_counts_row *rows, size_t n, struct nprof_buf
 
 
 
-static void serve(const struct nprof_req *req, struct nprof_reply *rep, const char *default_type,
-		  const char *name)
+/* The heap profile and the allocs profile are the same rows; they differ
+ * only in the sample type pprof shows by default. */
+struct heap_view {
+	const char *default_type;       /* NULL: inuse_space, pprof's default */
+};
+
+static struct nprof_counts_row *ops_snapshot(const void *self, size_t *n)
 {
-	int64_t t0 = realtime_ns(), dur = 0;
-	size_t nbase = 0, n = 0;
-	struct nprof_counts_row *base = NULL, *rows;
-	if (req->seconds > 0) {
-		base = snapshot(&nbase);
-		if (base == NULL)
-			goto oom;
-		int64_t m0 = nprof__mono_ns();
-		if (nprof__profile_wait(req, rep, m0) < 0) {
-			nprof__arena_free(base);
-			return;
-		}
-		dur = nprof__mono_ns() - m0;
-	}
-	rows = snapshot(&n);
-	if (rows == NULL)
-		goto oom;
-	if (base != NULL)
-		n = subtract(rows, n, base, nbase);
-	nprof__arena_free(base);
-	if (req->debug != 0) {
-		build_text(rows, n, &rep->body);
-		nprof__arena_free(rows);
-		if (rep->body.failed)
-			goto oom;
-		return;
-	}
-	int rc = build_proto(rows, n, default_type, t0, dur, &rep->body);
-	nprof__arena_free(rows);
-	if (rc < 0)
-		goto oom;
-	rep->content_type = "application/octet-stream";
-	rep->attachment = name;
-	return;
-oom:
-	nprof__buf_free(&rep->body);
-	nprof__reply_error(rep, 503, "nprof: out of memory building the %s profile", name);
+	(void)self;
+	return snapshot(n);
 }
+
+static size_t ops_subtract(const void *self, struct nprof_counts_row *now, size_t n,
+			   const struct nprof_counts_row *base, size_t nb)
+{
+	(void)self;
+	return subtract(now, n, base, nb);
+}
+
+static void ops_text(const void *self, struct nprof_counts_row *rows, size_t n, struct nprof_buf *b)
+{
+	(void)self;
+	build_text(rows, n, b);
+}
+
+static int ops_proto(const void *self, struct nprof_counts_row *rows, size_t n, int64_t t0,
+		     int64_t dur, struct nprof_buf *out)
+{
+	const struct heap_view *v = self;
+	return build_proto(rows, n, v->default_type, t0, dur, out);
+}
+
+static const struct heap_view heap_view = {NULL}, allocs_view = {"alloc_space"};
+
+static const struct nprof_profile_ops heap_ops = {
+	"heap", &heap_view, ops_snapshot, ops_subtract, ops_text, ops_proto,
+};
+
+static const struct nprof_profile_ops allocs_ops = {
+	"allocs", &allocs_view, ops_snapshot, ops_subtract, ops_text, ops_proto,
+};
 
 void nprof__heap_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
-	serve(req, rep, NULL, "heap");
+	nprof__profile_serve(&heap_ops, req, rep);
 }
 
 void nprof__allocs_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
-	serve(req, rep, "alloc_space", "allocs");
+	nprof__profile_serve(&allocs_ops, req, rep);
 }
 
 /* ---------------------------------------------------------------- */

@@ -4,6 +4,11 @@
  * the other parameters, already checked against the profile's table row)
  * and the reply it fills (struct nprof_reply).
  *
+ * It also holds the one serving path of the profiles over the per-stack
+ * table (struct nprof_profile_ops, nprof__profile_serve): heap, allocs,
+ * block and mutex only describe themselves; the ?seconds= delta, the
+ * ?debug= text form and the error replies are done here once.
+ *
  * The profiles know nothing of HTTP. serve/http.c turns a connection into
  * a struct nprof_req (arg and client_gone are its callbacks) and a filled
  * nprof_reply into a response; api/core.c does the same for the files
@@ -134,4 +139,64 @@ int nprof__profile_wait(const struct nprof_req *req, struct nprof_reply *rep, in
 		return 0;
 	nprof__reply_error(rep, 499, "nprof: client closed the connection");
 	return -1;
+}
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * The one serving path of the profiles over the per-stack table, as Go's
+ * net/http/pprof serveDeltaProfile: without seconds= one snapshot; with
+ * it a base snapshot, a wait that notices a client hanging up (499), a
+ * second snapshot and the module's subtraction, the duration being the
+ * time actually waited. Out of memory anywhere is a 503 naming the
+ * profile. Runs on connection threads; snapshots are arena memory freed
+ * here.
+ */
+void nprof__profile_serve(const struct nprof_profile_ops *ops, const struct nprof_req *req,
+			  struct nprof_reply *rep)
+{
+	int64_t t0 = realtime_ns(), dur = 0;
+	size_t nbase = 0, n = 0;
+	struct nprof_counts_row *base = NULL, *rows;
+	int rc;
+
+	if (req->seconds > 0) {
+		base = ops->snapshot(ops->self, &nbase);
+		if (base == NULL)
+			goto oom;
+		int64_t m0 = nprof__mono_ns();
+		if (nprof__profile_wait(req, rep, m0) < 0) {
+			nprof__arena_free(base);
+			return;
+		}
+		dur = nprof__mono_ns() - m0;
+	}
+	rows = ops->snapshot(ops->self, &n);
+	if (rows == NULL)
+		goto oom;
+	if (base != NULL)
+		n = ops->subtract(ops->self, rows, n, base, nbase);
+	nprof__arena_free(base);
+	if (req->debug != 0 && ops->write_text != NULL) {
+		ops->write_text(ops->self, rows, n, &rep->body);
+		nprof__arena_free(rows);
+		if (rep->body.failed)
+			goto oom;
+		return;
+	}
+	rc = ops->encode_proto(ops->self, rows, n, t0, dur, &rep->body);
+	nprof__arena_free(rows);
+	if (rc < 0)
+		goto oom;
+	rep->content_type = "application/octet-stream";
+	rep->attachment = ops->name;
+	return;
+oom:
+	nprof__buf_free(&rep->body);
+	nprof__reply_error(rep, 503, "nprof: out of memory building the %s profile", ops->name);
 }

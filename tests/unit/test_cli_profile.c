@@ -1,6 +1,6 @@
 /*
  * test_cli_profile.c - the profile.proto reader of `nprof top`/`diff`
- * (cli/profile.c): a hand-encoded profile decodes to what was encoded,
+ * (cli/profile.c and cli/profile_input.c): a hand-encoded profile decodes to what was encoded,
  * gzipped or not, packed or not; each rule pprof enforces is an error;
  * and a fuzz loop (every truncation, every single-byte corruption, then
  * seeded random mutations of both the plain and the gzipped form) never
@@ -8,7 +8,7 @@
  * `make SANITIZER=address` to catch out-of-bounds reads, too.
  *
  * The reader is compiled into this test directly: the unit rule links
- * libnprof.a, not the CLI's objects, and profile.c needs only zlib.
+ * libnprof.a, not the CLI's objects, and the reader needs only zlib.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 
 #include "unit.h"
 #include "../../cli/profile.c"
+#include "../../cli/profile_input.c"
 
 /* ------------------------------------------------------------------ */
 /* A tiny protobuf encoder for building inputs                           */
