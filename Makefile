@@ -177,7 +177,16 @@ endif
 $(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_LIB) tests/unit/unit.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(LAYER_INC) -Itests/unit $(CFLAGS) $(call pc_cflags,$(PKGS)) -o $@ $< \
-	  $(UNIT_LIB) $(call pc_libs,$(PKGS)) -ldl -lm
+	  $(STATIC_WHOLE) $(UNIT_LIB) $(call pc_libs,$(PKGS)) -ldl -lm
+
+# static_*: link libnprof.a, a copy of nprof of their own, as the unit
+# tests do; STATIC_WHOLE pulls in its life cycle and leak check, so that
+# copy stands in for a preloaded libnprof.so (docs/internals/check.md).
+STATIC_WHOLE := -Wl,-u,nprof_start -Wl,-u,nprof__check_at_exit
+$(BUILD)/tests/programs/static_%: tests/programs/static_%.c $(UNIT_LIB)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Werror -pthread $(SAN) -Iinclude -o $@ $< \
+	  $(STATIC_WHOLE) $(UNIT_LIB) $(call pc_libs,$(PKGS)) -ldl -lm
 
 # Under a sanitizer (README, "Sanitizers"): the unit tests, the sanitized
 # CLI against programs that preload the plain library (built first in

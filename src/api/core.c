@@ -225,11 +225,25 @@ static int preloaded(void)
 	return hit != NULL;
 }
 
+/*
+ * Preloaded into a program that links nprof itself (libnprof.a): that
+ * copy owns the hooks (malloc_hooks.c), so this one stays dormant, and the
+ * program's copy starts in its place, from the same NPROF_* settings, so
+ * `nprof check` and NPROF_OUT still see the program.
+ */
 __attribute__((constructor)) static void nprof_ctor(void)
 {
 	nprof__preload_init();
-	if (preloaded())
+	if (preloaded()) {
+		if (nprof__heap_other_copy()) {
+			nprof__log("another copy of nprof (linked into the program) owns the "
+				   "hooks; this preloaded copy stays dormant");
+			return;
+		}
 		nprof_start(NULL);
+	} else if (nprof__heap_copy_behind()) {
+		nprof_start(NULL);
+	}
 }
 
 /*
@@ -296,6 +310,9 @@ static void write_out(void)
 
 __attribute__((destructor)) static void nprof_dtor(void)
 {
+	/* A dormant copy saw nothing: the reports are the other copy's. */
+	if (nprof__heap_other_copy())
+		return;
 	if (nprof__core_at_exit_fn != NULL)
 		nprof__core_at_exit_fn();
 	write_out();

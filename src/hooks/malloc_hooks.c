@@ -37,6 +37,16 @@
  * 64 MiB of address space reserved: about 130 MB more of the program's
  * RLIMIT_AS gone (tests/preload/rlimit_as.sh).
  *
+ * Two copies of nprof in one process (a program linking libnprof.a, run
+ * with libnprof.so preloaded): the program's own definitions win the
+ * global names, and forward with RTLD_NEXT to the preloaded copy's. Were
+ * that copy to forward to the global malloc (as to a foreign allocator),
+ * the two would bounce every call between them forever. Every module
+ * carrying these overrides has an ELF note "nprof" (below); a copy whose
+ * global malloc lies in another module with that note is *dormant*: it
+ * forwards with RTLD_NEXT, never samples, and never starts (core.c),
+ * while the copy that owns the names does the work (docs/internals/check.md).
+ *
  * errno: the forwarded calls leave errno to the real allocator; nprof's
  * own work saves and restores it, so a successful call never changes it.
  * Nothing here is async-signal-safe (neither is malloc).
@@ -45,7 +55,9 @@
 #include "heap_int.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <math.h>
 #include <sched.h>
@@ -73,6 +85,25 @@ static NPROF_TLS int tls_in_dlsym;     /* this thread is resolving the real func
 /* Set when another allocator was preloaded before nprof: its free is the
  * global one, so nprof must never hand out a block of its own. */
 static int foreign_alloc;
+
+/* Set when the global malloc is another copy of nprof's (a program linking
+ * libnprof.a): this copy forwards to the next definition and stays idle. */
+static int other_copy;
+
+/* The mark of a module that carries nprof's overrides: an ELF note, name
+ * "nprof", type NPROF_NOTE_TYPE. A note, unlike a symbol, is there whether
+ * or not the executable exports anything. */
+#define NPROF_NOTE_TYPE 0x6e70
+__asm__(".pushsection .note.nprof,\"a\",@note\n"
+	".balign 4\n"
+	".long 6\n"            /* namesz: "nprof\0" */
+	".long 4\n"            /* descsz */
+	".long 0x6e70\n"       /* type: NPROF_NOTE_TYPE */
+	".asciz \"nprof\"\n"
+	".balign 4\n"
+	".long 1\n"            /* desc: version of the mark */
+	".balign 4\n"
+	".popsection\n");
 
 /* An exponential variate of mean `rate` (inverse transform). */
 static size_t draw(long rate)
@@ -106,6 +137,11 @@ static int sample_now(size_t n)
 	 * is, so sampling of the program's allocations stays unbiased. */
 	if (nprof__guard)
 		return 0;
+	/* A dormant copy: every call forwards on the fast path. */
+	if (NPROF_UNLIKELY(other_copy)) {
+		tls_left = SIZE_MAX / 2;
+		return 0;
+	}
 	/* Not configured yet (before nprof_start): the countdown stays at 0,
 	 * so the very first allocation after start is looked at - rate 1 must
 	 * see every one. Once configured off, look again only every MiB. */
@@ -206,6 +242,52 @@ static void *object_of(void *f)
 	return f != NULL && dladdr(f, &info) != 0 ? info.dli_fbase : NULL;
 }
 
+struct note_hunt {
+	uintptr_t addr;   /* in: an address of the module wanted */
+	int found;        /* out: that module has the nprof note */
+};
+
+/* dl_iterate_phdr callback: does the module holding h->addr carry the
+ * nprof note? Returns 1 (stop) at that module. */
+static int hunt_note(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct note_hunt *h = arg;
+	int mine = 0;
+	for (int i = 0; i < info->dlpi_phnum && !mine; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		mine = ph->p_type == PT_LOAD && h->addr - lo < ph->p_memsz;
+	}
+	if (!mine)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		const char *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+			const char *name = p + sizeof *n;
+			size_t step = sizeof *n + ((n->n_namesz + 3) & ~3u) + ((n->n_descsz + 3) & ~3u);
+			if (n->n_type == NPROF_NOTE_TYPE && n->n_namesz == 6 &&
+			    name + 6 <= end && memcmp(name, "nprof", 6) == 0)
+				h->found = 1;
+			p += step;
+		}
+	}
+	return 1;
+}
+
+/* Non-zero when the module defining `f` carries nprof's overrides. */
+static int is_nprof_module(void *f)
+{
+	struct note_hunt h = {(uintptr_t)f, 0};
+	dl_iterate_phdr(hunt_note, &h);
+	return h.found;
+}
+
 /*
  * The function to forward `name` to: the global definition when another
  * allocator owns the global names and has one, else the next one after us.
@@ -245,6 +327,12 @@ static void resolve(void)
 	 * program's references to ours). */
 	foreign_alloc = global != NULL && object_of(global) != self &&
 			global != dlsym(RTLD_NEXT, "malloc");
+	/* ...nor is nprof again (a program linking libnprof.a), which
+	 * forwards to us: forwarding back would never end. */
+	if (foreign_alloc && is_nprof_module(global)) {
+		other_copy = 1;
+		foreign_alloc = 0;
+	}
 	malloc_fn m = (malloc_fn)pick("malloc", self);
 	calloc_fn c = (calloc_fn)pick("calloc", self);
 	realloc_fn r = (realloc_fn)pick("realloc", self);
@@ -355,6 +443,24 @@ int nprof__heap_foreign(void)
 {
 	resolve();
 	return foreign_alloc;
+}
+
+int nprof__heap_other_copy(void)
+{
+	resolve();
+	return other_copy;
+}
+
+int nprof__heap_copy_behind(void)
+{
+	resolve();
+	/* This copy owns the global malloc (it is not dormant), and the
+	 * next definition after it is another copy's. */
+	if (other_copy || foreign_alloc)
+		return 0;
+	void *next = dlsym(RTLD_NEXT, "malloc");
+	return next != NULL && object_of(next) != object_of((void *)resolve) &&
+	       is_nprof_module(next);
 }
 
 /* ---------------------------------------------------------------- */

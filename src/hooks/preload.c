@@ -19,6 +19,7 @@
  * libc.
  */
 #include "nprof_int.h"
+#include "heap_int.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -93,6 +94,10 @@ NPROF_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		nprof__preload_init();
 		real = real_pthread_create;
 	}
+	/* A dormant copy (malloc_hooks.c): the program's own copy of nprof
+	 * already wrapped this thread. */
+	if (NPROF_UNLIKELY(nprof__heap_other_copy()))
+		return real(thread, attr, fn, arg);
 	int saved = errno;
 	int guard = nprof__guard;
 	nprof__guard = 1;

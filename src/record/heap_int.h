@@ -117,6 +117,16 @@ void nprof__region_postfork(void);
  */
 int nprof__heap_foreign(void);
 
+/*
+ * Two copies of nprof in one process (a program linking libnprof.a, run
+ * with libnprof.so preloaded). other_copy: non-zero in the copy whose
+ * global malloc is the other's; it is dormant and never starts.
+ * copy_behind: non-zero in the copy that owns the global names when the
+ * next definition is another (dormant) copy's; it starts in its place.
+ */
+int nprof__heap_other_copy(void);
+int nprof__heap_copy_behind(void);
+
 /* ------------------------------------------------------------------ */
 /* heap.c: the sampling state and the per-stack counters                */
 /* ------------------------------------------------------------------ */

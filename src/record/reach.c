@@ -202,11 +202,21 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	struct scan *s = arg;
 	(void)size;
 	/* libnprof's own data holds no program pointers worth keeping (when
-	 * it is linked statically, its data is the program's and is kept). */
+	 * it is linked statically, its data is the program's and is kept).
+	 * Only this copy's: a dormant second copy (a libnprof.so preloaded
+	 * into a program linking libnprof.a, malloc_hooks.c) holds blocks the
+	 * program's copy recorded for it, and is a root like any library. */
 	const char *name = info->dlpi_name != NULL ? info->dlpi_name : "";
 	const char *base = strrchr(name, '/');
-	if (strncmp(base != NULL ? base + 1 : name, "libnprof", 8) == 0)
-		return 0;
+	if (strncmp(base != NULL ? base + 1 : name, "libnprof", 8) == 0) {
+		uintptr_t me = (uintptr_t)module_cb;
+		for (int i = 0; i < info->dlpi_phnum; i++) {
+			const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+			if (ph->p_type == PT_LOAD &&
+			    me - (info->dlpi_addr + ph->p_vaddr) < ph->p_memsz)
+				return 0;
+		}
+	}
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
