@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build}
 export NPROF_TEST_TMP=$(mktemp -d /tmp/nprof-tests.XXXXXX)
 trap 'rm -rf "$NPROF_TEST_TMP"' EXIT
-TIMEOUT=${TEST_TIMEOUT:-180}
+TIMEOUT=${TEST_TIMEOUT:-300}
 
 tests=()
 for t in "$BUILD"/tests/unit/*; do
