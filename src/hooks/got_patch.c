@@ -24,13 +24,24 @@
  * inside the dl_iterate_phdr callback would take the loader's locks in
  * the opposite order to a concurrent dlopen.
  *
- * Locking: called only from nprof_start/nprof_stop, under their lock.
- * Modules dlopen()ed by the program after the attach are not redirected
- * (docs/internals/attach.md lists this limit).
+ * Modules the program dlopen()s after the attach: every module's
+ * reference to dlopen is redirected too, to attach_dlopen(), which calls
+ * libc's dlopen and then walks the modules again, so a library loaded
+ * later binds to nprof's functions as it would have under LD_PRELOAD (a
+ * later library freeing a block nprof sampled must reach nprof's free).
+ * Under LD_PRELOAD dlopen is never overridden: the loader binds new
+ * modules itself.
+ *
+ * Locking: walk_lock serializes the walks (nprof_start/nprof_stop under
+ * their own lock, and attach_dlopen on any program thread); it is taken
+ * with the hook guard raised, so nprof's pthread overrides do not record
+ * it, and nothing under it takes another nprof lock.
  */
 #include "nprof_int.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <elf.h>
 #include <link.h>
 #include <stdint.h>
@@ -64,6 +75,12 @@ static const char *const names[] = {
 #define N_MALLOC 11
 
 static void *ours[N_NAMES];
+
+/* dlopen, redirected only after an attach (see the header). */
+static void *(*libc_dlopen)(const char *, int);
+static void *attach_dlopen(const char *file, int mode);
+static void *ours_dlopen;
+static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct slot {
 	uintptr_t *addr;
@@ -115,8 +132,12 @@ static void store(uintptr_t *addr, uintptr_t value, int relro)
 		mprotect(p, (size_t)page, PROT_READ);
 }
 
+#define DLOPEN_INDEX (-2)
+
 static int name_index(const char *name)
 {
+	if (ours_dlopen != NULL && strcmp(name, "dlopen") == 0)
+		return DLOPEN_INDEX;
 	for (size_t i = 0; i < N_NAMES; i++)
 		if (ours[i] != NULL && strcmp(names[i], name) == 0)
 			return (int)i;
@@ -159,16 +180,17 @@ static void patch_table(const struct dl_phdr_info *info, const ElfW(Rela) *rel, 
 		    !(type == R_X86_64_64 && rel[i].r_addend == 0))
 			continue;
 		int k = name_index(strtab + symtab[sym].st_name);
-		if (k < 0)
+		if (k < 0 && k != DLOPEN_INDEX)
 			continue;
+		uintptr_t want = (uintptr_t)(k == DLOPEN_INDEX ? ours_dlopen : ours[k]);
 		uintptr_t *addr = (uintptr_t *)(info->dlpi_addr + rel[i].r_offset);
 		int kind = slot_kind(info, (uintptr_t)addr);
 		uintptr_t now = __atomic_load_n(addr, __ATOMIC_ACQUIRE);
-		if (kind < 0 || now == (uintptr_t)ours[k])
+		if (kind < 0 || now == want)
 			continue;
-		if (remember(addr, now, k < N_MALLOC, kind) != 0)
+		if (remember(addr, now, k >= 0 && k < N_MALLOC, kind) != 0)
 			return;
-		store(addr, (uintptr_t)ours[k], kind);
+		store(addr, want, kind);
 		w->changed++;
 	}
 }
@@ -235,15 +257,53 @@ size_t nprof__got_redirect(void)
 	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm != NULL)
 		w.self_base = lm->l_addr;
 	dlclose(h);
+	if (libc_dlopen == NULL)
+		libc_dlopen = (void *(*)(const char *, int))dlsym(RTLD_DEFAULT, "dlopen");
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	pthread_mutex_lock(&walk_lock);
+	if (libc_dlopen != NULL && libc_dlopen != attach_dlopen)
+		ours_dlopen = (void *)attach_dlopen;
 	dl_iterate_phdr(patch_module, &w);
+	pthread_mutex_unlock(&walk_lock);
+	nprof__guard = guard;
 	return w.changed;
 #else
 	return 0;
 #endif
 }
 
+/*
+ * dlopen as the program sees it after an attach: libc's dlopen, then the
+ * new modules' references bound to nprof's functions. errno and dlerror()
+ * are what libc's dlopen left.
+ */
+static void *attach_dlopen(const char *file, int mode)
+{
+	void *h = libc_dlopen(file, mode);
+	if (h == NULL)
+		return NULL;
+	int saved = errno;
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	pthread_mutex_lock(&walk_lock);
+	if (ours_dlopen != NULL) {
+		struct walk w = {0, 0};
+		dl_iterate_phdr(patch_module, &w);
+	}
+	pthread_mutex_unlock(&walk_lock);
+	nprof__guard = guard;
+	errno = saved;
+	return h;
+}
+
 size_t nprof__got_restore(void)
 {
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	pthread_mutex_lock(&walk_lock);
+	/* Modules loaded from now on are not redirected: detach is the end. */
+	ours_dlopen = NULL;
 	size_t kept = 0, restored = 0;
 	for (size_t i = 0; i < n_slots; i++) {
 		if (slots[i].malloc_family) {
@@ -252,7 +312,7 @@ size_t nprof__got_restore(void)
 		}
 		/* A slot already changed again by someone else is left alone. */
 		uintptr_t now = __atomic_load_n(slots[i].addr, __ATOMIC_ACQUIRE);
-		int found = 0;
+		int found = now == (uintptr_t)attach_dlopen;
 		for (size_t k = 0; k < N_NAMES; k++)
 			found |= ours[k] != NULL && now == (uintptr_t)ours[k];
 		if (!found)
@@ -261,5 +321,7 @@ size_t nprof__got_restore(void)
 		restored++;
 	}
 	n_slots = kept;
+	pthread_mutex_unlock(&walk_lock);
+	nprof__guard = guard;
 	return restored;
 }
