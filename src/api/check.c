@@ -614,21 +614,6 @@ static int by_worst(const void *a, const void *b)
 /* output                                                            */
 /* ---------------------------------------------------------------- */
 
-static void json_str(struct nprof_buf *b, const char *s)
-{
-	nprof__buf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			nprof__buf_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			nprof__buf_printf(b, "\\u%04x", ch);
-		else
-			nprof__buf_putc(b, (char)ch);
-	}
-	nprof__buf_putc(b, '"');
-}
-
 static void json_frames(struct nprof_buf *b, struct symctx *c, uint32_t id)
 {
 	struct oframe fr[NPROF_MAX_FRAMES];
@@ -636,9 +621,9 @@ static void json_frames(struct nprof_buf *b, struct symctx *c, uint32_t id)
 	nprof__buf_putc(b, '[');
 	for (int i = 0; i < n; i++) {
 		nprof__buf_printf(b, "%s{\"function\": ", i ? ", " : "");
-		json_str(b, fr[i].function);
+		nprof__buf_json_str(b, fr[i].function);
 		nprof__buf_printf(b, ", \"file\": ");
-		json_str(b, fr[i].file);
+		nprof__buf_json_str(b, fr[i].file);
 		nprof__buf_printf(b, ", \"line\": %d}", fr[i].line);
 	}
 	nprof__buf_putc(b, ']');
@@ -750,7 +735,7 @@ static void write_json(struct nprof_buf *b, struct symctx *c, const struct findi
 		       const char *who)
 {
 	nprof__buf_printf(b, "{\"pid\": %d, \"command\": ", (int)getpid());
-	json_str(b, who);
+	nprof__buf_json_str(b, who);
 	nprof__buf_printf(b, ", \"total\": %lld, \"heap_checked\": %s,\n \"threads\": [",
 			  (long long)total_of(f), f->heap_skipped || f->heap_failed ? "false" : "true");
 	static const char *const sec[] = {"threads", "fds", "heap"};
@@ -766,9 +751,9 @@ static void write_json(struct nprof_buf *b, struct symctx *c, const struct findi
 			first = 0;
 			if (s == S_THREAD) {
 				nprof__buf_printf(b, "\"count\": %lld, \"name\": ", (long long)g->count);
-				json_str(b, g->name);
+				nprof__buf_json_str(b, g->name);
 				nprof__buf_printf(b, ", \"wait\": ");
-				json_str(b, g->wait_buf);
+				nprof__buf_json_str(b, g->wait_buf);
 				nprof__buf_printf(b, ", \"tids\": [");
 				for (int i = 0; i < g->nids; i++)
 					nprof__buf_printf(b, "%s%d", i ? ", " : "", g->ids[i]);
@@ -779,7 +764,7 @@ static void write_json(struct nprof_buf *b, struct symctx *c, const struct findi
 			} else if (s == S_FD) {
 				nprof__buf_printf(b, "\"count\": %lld, \"kind\": \"%s\", \"target\": ",
 						  (long long)g->count, nprof__fd_kind_names[g->fdkind]);
-				json_str(b, g->target);
+				nprof__buf_json_str(b, g->target);
 				nprof__buf_printf(b, ", \"fds\": [");
 				for (int i = 0; i < g->nids; i++)
 					nprof__buf_printf(b, "%s%d", i ? ", " : "", g->ids[i]);

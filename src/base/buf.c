@@ -171,3 +171,18 @@ char *nprof__buf_take(struct nprof_buf *b, size_t *len)
 	b->len = b->cap = 0;
 	return p;
 }
+
+void nprof__buf_json_str(struct nprof_buf *b, const char *s)
+{
+	nprof__buf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			nprof__buf_printf(b, "\\%c", ch);
+		else if (ch < 0x20 || ch == '<' || ch == '>' || ch == '&')
+			nprof__buf_printf(b, "\\u%04x", ch);
+		else
+			nprof__buf_putc(b, (char)ch);
+	}
+	nprof__buf_putc(b, '"');
+}

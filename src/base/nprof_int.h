@@ -184,6 +184,10 @@ int nprof__buf_printf(struct nprof_buf *b, const char *fmt, ...) NPROF_PRINTF(2,
 int nprof__buf_putc(struct nprof_buf *b, char c);
 /* Appends `s` with & < > " ' replaced by HTML entities. */
 int nprof__buf_html(struct nprof_buf *b, const char *s);
+/* Appends `s` as a quoted JSON string: " and \ escaped, control bytes and
+ * < > & as \u00XX (so a name from the program can never close a <script>
+ * of a page that embeds the JSON). */
+void nprof__buf_json_str(struct nprof_buf *b, const char *s);
 void nprof__buf_free(struct nprof_buf *b);
 /* Hands the data to the caller (who frees it with nprof__arena_free). */
 char *nprof__buf_take(struct nprof_buf *b, size_t *len);

@@ -656,27 +656,12 @@ static const struct oframe *site_of(const struct oframe *f, int n)
 /* Output                                                              */
 /* ------------------------------------------------------------------ */
 
-static void json_str(struct nprof_buf *b, const char *s)
-{
-	nprof__buf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			nprof__buf_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			nprof__buf_printf(b, "\\u%04x", ch);
-		else
-			nprof__buf_putc(b, (char)ch);
-	}
-	nprof__buf_putc(b, '"');
-}
-
 static void json_frame(struct nprof_buf *b, const struct oframe *f)
 {
 	nprof__buf_printf(b, "{\"function\": ");
-	json_str(b, f->function);
+	nprof__buf_json_str(b, f->function);
 	nprof__buf_printf(b, ", \"file\": ");
-	json_str(b, f->file);
+	nprof__buf_json_str(b, f->file);
 	nprof__buf_printf(b, ", \"line\": %d}", f->line);
 }
 
@@ -737,7 +722,7 @@ static void write_json(struct nprof_buf *b, struct symctx *c, const struct suspe
 		if (s[i].kind == NPROF_SERIES_THREADS) {
 			const char *w = nprof__snap_label(ser->label);
 			nprof__buf_printf(b, ", \"wait\": ");
-			json_str(b, w[0] ? w : "unknown");
+			nprof__buf_json_str(b, w[0] ? w : "unknown");
 		}
 		nprof__buf_printf(b, ",\n    \"site\":  ");
 		if (site != NULL)

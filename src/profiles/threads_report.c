@@ -347,20 +347,6 @@ static void put_stack1(struct nprof_buf *b, struct symc *c, const uintptr_t *pcs
 	}
 }
 
-static void put_json_str(struct nprof_buf *b, const char *s)
-{
-	nprof__buf_putc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			nprof__buf_putc(b, '\\');
-		if ((unsigned char)*s < 32)
-			nprof__buf_printf(b, "\\u%04x", (unsigned char)*s);
-		else
-			nprof__buf_putc(b, *s);
-	}
-	nprof__buf_putc(b, '"');
-}
-
 static void write_debug1(struct nprof_buf *b, const struct nprof_thread_set *s)
 {
 	struct group *g;
@@ -376,7 +362,7 @@ static void write_debug1(struct nprof_buf *b, const struct nprof_thread_set *s)
 		for (int k = 0; k < n; k++)
 			nprof__buf_printf(b, " 0x%" PRIxPTR, pcs[k]);
 		nprof__buf_printf(b, "\n# labels: {\"wait\":");
-		put_json_str(b, g[i].wait);
+		nprof__buf_json_str(b, g[i].wait);
 		nprof__buf_printf(b, "}\n");
 		put_stack1(b, &c, pcs, n);
 		if (n == 0) {

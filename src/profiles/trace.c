@@ -460,21 +460,6 @@ static void counters(struct trace *t)
 			  (int)getpid(), at, nprof__fd_count());
 }
 
-static void json_str(struct nprof_buf *b, const char *s)
-{
-	nprof__buf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			nprof__buf_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			nprof__buf_printf(b, "\\u%04x", ch);
-		else
-			nprof__buf_putc(b, (char)ch);
-	}
-	nprof__buf_putc(b, '"');
-}
-
 /* The first frame of `stack` in the program's own code, as
  * "function file:line", into out; "" when none. */
 static int foreign(const struct nprof_mapping *m)
@@ -552,7 +537,7 @@ static void write_json(struct trace *t, struct nprof_buf *b, int64_t end_us, int
 				  pid, (int)k->tid);
 		char label[48];
 		snprintf(label, sizeof label, "%s %d", k->name[0] ? k->name : "thread", (int)k->tid);
-		json_str(b, label);
+		nprof__buf_json_str(b, label);
 		nprof__buf_printf(b, "}}");
 		if (k->born_us >= 0) {
 			nprof__buf_printf(b, ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":%d,\"tid\":%d,\"ts\":%" PRId64
@@ -581,18 +566,18 @@ static void write_json(struct trace *t, struct nprof_buf *b, int64_t end_us, int
 		nprof__buf_printf(b, ",\n{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%" PRId64 ",\"dur\":%" PRId64
 				  ",\"cat\":\"%s\",\"name\":", pid, (int)t->tr[s->track].tid, s->start_us,
 				  e - s->start_us, s->state == ST_RUN ? "running" : "waiting");
-		json_str(b, s->reason);
+		nprof__buf_json_str(b, s->reason);
 		nprof__buf_printf(b, ",\"args\":{\"state\":\"%s\"",
 				  s->state == ST_RUN ? "running" : "waiting");
 		if (s->state == ST_WAIT) {
 			nprof__buf_printf(b, ",\"wait\":");
-			json_str(b, s->reason);
+			nprof__buf_json_str(b, s->reason);
 		}
 		if (s->stack != 0) {
 			site_of(st, s->stack, site, sizeof site);
 			if (site[0] != '\0') {
 				nprof__buf_printf(b, ",\"line\":");
-				json_str(b, site);
+				nprof__buf_json_str(b, site);
 			}
 		}
 		nprof__buf_printf(b, "}}");

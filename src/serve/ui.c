@@ -44,22 +44,6 @@ static const char csp[] =
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
 	"frame-ancestors 'none'";
 
-/* Appends `s` as a JSON string. */
-static void json_str(struct nprof_buf *b, const char *s)
-{
-	nprof__buf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			nprof__buf_printf(b, "\\%c", ch);
-		else if (ch < 0x20 || ch == '<' || ch == '>' || ch == '&')
-			nprof__buf_printf(b, "\\u%04x", ch);
-		else
-			nprof__buf_putc(b, (char)ch);
-	}
-	nprof__buf_putc(b, '"');
-}
-
 /* Parses "1,2,3" into ids; returns how many (at most max). */
 static int parse_ids(const char *s, uint32_t *ids, int max)
 {
@@ -131,7 +115,7 @@ static void history(const struct nprof_req *req, struct nprof_reply *rep)
 	for (int k = 0; k < nkinds; k++) {
 		const char *name = nprof__snap_label(kinds[k]);
 		nprof__buf_printf(b, "%s\n  ", k ? "," : "");
-		json_str(b, name[0] ? name : "unknown");
+		nprof__buf_json_str(b, name[0] ? name : "unknown");
 		nprof__buf_printf(b, ": [");
 		for (size_t i = 0; i < v.n; i++) {
 			int64_t sum = 0;
@@ -277,7 +261,7 @@ static void diff(const struct nprof_req *req, struct nprof_reply *rep)
 		const uintptr_t *pcs = s != NULL ? nprof__stack_get(s->stack, &npcs) : NULL;
 		nprof__buf_printf(b, "%s\n {\"delta\": %" PRId64 ", \"label\": ", r ? "," : "",
 				  rows[r].delta);
-		json_str(b, s != NULL ? nprof__snap_label(s->label) : "");
+		nprof__buf_json_str(b, s != NULL ? nprof__snap_label(s->label) : "");
 		nprof__buf_printf(b, ", \"frames\": [");
 		for (int i = 0; pcs != NULL && i < npcs && nout < DIFF_MAX_FRAMES; i++) {
 			/* Return addresses (as the leak table looks them up). */
@@ -291,9 +275,9 @@ static void diff(const struct nprof_req *req, struct nprof_reply *rep)
 			}
 			for (int f = 0; f < nf; f++) {
 				nprof__buf_printf(b, "%s{\"function\": ", nout++ ? "," : "");
-				json_str(b, fr[f].function[0] ? fr[f].function : "?");
+				nprof__buf_json_str(b, fr[f].function[0] ? fr[f].function : "?");
 				nprof__buf_printf(b, ", \"file\": ");
-				json_str(b, fr[f].file);
+				nprof__buf_json_str(b, fr[f].file);
 				nprof__buf_printf(b, ", \"line\": %d%s}", fr[f].line,
 						  f < nf - 1 ? ", \"inlined\": true" : "");
 			}
