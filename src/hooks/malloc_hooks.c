@@ -493,7 +493,9 @@ static void *sampled_alloc(size_t n, size_t align, int zero, const void *ra)
 	void *p = NULL;
 	uint32_t id = nprof__heap_capture(ra);
 	if (id != 0) {
-		p = nprof__region_alloc(n, align, zero, id);
+		p = nprof__heap_thread_alloc(n, align, zero, id);
+		if (p == NULL)
+			p = nprof__region_alloc(n, align, zero, id);
 		if (p != NULL)
 			nprof__heap_note_alloc(id, n);
 		else
@@ -509,7 +511,11 @@ static void sampled_free(void *p)
 	int saved = errno;
 	uint32_t id;
 	size_t size;
-	if (nprof__region_free(p, &id, &size) == 0 && id != OWN_STACK)
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	int rc = nprof__heap_thread_free(p, &id, &size);
+	nprof__guard = guard;
+	if (rc == 0 && id != OWN_STACK)
 		nprof__heap_note_free(id, size);
 	errno = saved;
 }

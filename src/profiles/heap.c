@@ -42,54 +42,193 @@ enum { ALLOCS, ALLOC_BYTES, FREES, FREE_BYTES };
 
 volatile long nprof__heap_rate = -1;  /* -1: not configured yet */
 static long profile_rate;               /* the configured rate, for the profile */
-static struct nprof_stackcounts counts;
+/* Shard k < NPROF_HEAP_SHARDS is written by one thread at a time
+ * (heap_thread.c); the last one is shared (atomic adds). */
+static struct nprof_stackcounts shards[NPROF_HEAP_SHARDS + 1];
 static atomic_long dropped;
 
 /* ---------------------------------------------------------------- */
 /* recording                                                         */
 /* ---------------------------------------------------------------- */
 
-uint32_t nprof__heap_capture(const void *ra)
+/*
+ * The address of the stack slot holding `ra`, the return address of the
+ * exported hook: nprof is built with frame pointers, so its own frames
+ * from here up to the hook form a chain, and the first of them whose
+ * return address is `ra` is the hook (or the slow path it jumped to):
+ * its return-address slot is the one the program's call wrote. 0 when not
+ * found within a few frames (then nothing is cached).
+ */
+static __attribute__((noinline)) uintptr_t slot_of_ra(uintptr_t ra)
 {
-	uintptr_t pcs[NPROF_MAX_FRAMES + 8];
-	int n = nprof__unwind_here(pcs, NPROF_MAX_FRAMES + 8, 0);
-	int start = -1;
-	/* The stack starts at the caller of the interposed function: the
-	 * frame whose return address the hook saw. */
-	for (int i = 0; i < n && i < 8; i++)
-		if (pcs[i] == (uintptr_t)ra) {
-			start = i;
-			break;
-		}
-	/* Not found (a tail call): nprof's own frames are already gone
-	 * (nprof__unwind_here drops them), so start at the innermost. */
-	if (start < 0)
-		start = 0;
-	int m = n - start;
-	if (m > NPROF_MAX_FRAMES)
-		m = NPROF_MAX_FRAMES;
-	uint32_t id = nprof__stack_intern(pcs + start, m);
-	if (id == 0 || nprof__stackcounts_at(&counts, id, 1) == NULL) {
+	uintptr_t *fp = __builtin_frame_address(0);
+	uintptr_t lo = (uintptr_t)fp;
+	for (int i = 0; i < 12; i++) {
+		if (fp[1] == ra)
+			return (uintptr_t)&fp[1];
+		uintptr_t *next = (uintptr_t *)fp[0];
+		if ((uintptr_t)next <= (uintptr_t)fp || (uintptr_t)next - lo > 65536)
+			return 0;
+		fp = next;
+	}
+	return 0;
+}
+
+/* Interns pcs[0..n) without nprof's own frames, and makes sure the
+ * stack's shared counters exist. 0: dropped. */
+static uint32_t intern(const uintptr_t *pcs, int n)
+{
+	uintptr_t out[NPROF_MAX_FRAMES];
+	int m = 0;
+	for (int i = 0; i < n && m < NPROF_MAX_FRAMES; i++)
+		if (!nprof__unwind_is_self(pcs[i]))
+			out[m++] = pcs[i];
+	uint32_t id = nprof__stack_intern(out, m);
+	if (id == 0 || nprof__stackcounts_at(&shards[NPROF_HEAP_SHARDS], id, 1) == NULL) {
 		nprof__heap_note_drop();
 		return 0;
 	}
 	return id;
 }
 
+uint32_t nprof__heap_capture(const void *ra)
+{
+	enum { WALK = NPROF_MAX_FRAMES + 24 };
+	uintptr_t a0 = slot_of_ra((uintptr_t)ra);
+	if (a0 != 0) {
+		uint32_t id = nprof__heap_thread_stack_get((uintptr_t)ra, a0);
+		if (id != 0)
+			return id;
+	}
+	uintptr_t pcs[WALK], slots[WALK];
+	int n = nprof__unwind_here_slots(pcs, slots, WALK);
+	if (n < 0) {
+		/* No step API: the plain walk, uncached. */
+		n = nprof__unwind_here(pcs, WALK, 0);
+		for (int i = 0; i < n; i++)
+			slots[i] = 0;
+	}
+	/* The stack starts at the caller of the interposed function: the
+	 * frame whose return address the hook saw. Not found (a tail call):
+	 * at the innermost frame that is not nprof's. */
+	int start = -1;
+	for (int i = 0; i < n && i < 16; i++)
+		if (pcs[i] == (uintptr_t)ra) {
+			start = i;
+			break;
+		}
+	if (start < 0)
+		return intern(pcs, n);
+	uint32_t id = intern(pcs + start, n - start);
+	/* Cacheable when the hook's slot is the one the walk read `ra` from
+	 * and every frame above has a known slot. */
+	int ok = id != 0 && a0 != 0 && slots[start] == a0;
+	for (int i = start + 1; ok && i < n; i++)
+		ok = slots[i] != 0;
+	if (ok)
+		nprof__heap_thread_stack_put((uintptr_t)ra, a0, id, slots + start + 1, pcs + start + 1,
+					     n - start - 1);
+	return id;
+}
+
+/* Adds one event of `size` bytes to pair `which` (ALLOCS or FREES) of
+ * stack `id`: in the thread's own shard with plain loads and stores (it
+ * is the only writer), else in the shared one with atomic adds. The count
+ * is stored last, with release (stackcounts.c's pairing). */
+static void count(uint32_t id, int which, size_t size)
+{
+	int s = nprof__heap_thread_shard();
+	struct nprof_counts *b;
+	if (s >= 0 && (b = nprof__stackcounts_at(&shards[s], id, 1)) != NULL) {
+		_Atomic int64_t *c = &b->v[which], *by = &b->v[which + 1];
+		atomic_store_explicit(by, atomic_load_explicit(by, memory_order_relaxed) + (int64_t)size,
+				      memory_order_relaxed);
+		atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+				      memory_order_release);
+		return;
+	}
+	b = nprof__stackcounts_at(&shards[NPROF_HEAP_SHARDS], id, 0);
+	if (b == NULL)
+		return;
+	atomic_fetch_add_explicit(&b->v[which + 1], (int64_t)size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->v[which], 1, memory_order_release);
+}
+
 void nprof__heap_note_alloc(uint32_t id, size_t size)
 {
-	struct nprof_counts *b = nprof__stackcounts_at(&counts, id, 0);
-	atomic_fetch_add_explicit(&b->v[ALLOC_BYTES], (int64_t)size, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->v[ALLOCS], 1, memory_order_release);
+	count(id, ALLOCS, size);
 }
 
 void nprof__heap_note_free(uint32_t id, size_t size)
 {
-	struct nprof_counts *b = nprof__stackcounts_at(&counts, id, 0);
-	if (b == NULL)
+	count(id, FREES, size);
+}
+
+/*
+ * Calls fn for every stack with an allocation, in id order, with the
+ * counters summed over the shards: every shard's frees before any
+ * shard's allocations, so in-use values are never negative (a free
+ * counted in one shard was preceded by its allocation in another).
+ */
+static void heap_each(nprof_counts_fn fn, void *ctx)
+{
+	uint32_t n = nprof__stack_count();
+	for (uint32_t c0 = 0; c0 < NPROF_SC_MAX_CHUNKS && (size_t)c0 * NPROF_SC_CHUNK <= n; c0++) {
+		struct nprof_counts *ch[NPROF_HEAP_SHARDS + 1];
+		int k = 0;
+		for (int s = 0; s <= NPROF_HEAP_SHARDS; s++) {
+			struct nprof_counts *b =
+				atomic_load_explicit(&shards[s].chunks[c0], memory_order_acquire);
+			if (b != NULL)
+				ch[k++] = b;
+		}
+		if (k == 0)
+			continue;
+		uint32_t lo = c0 == 0 ? 1 : c0 * NPROF_SC_CHUNK;
+		uint32_t hi = (c0 + 1) * NPROF_SC_CHUNK - 1;
+		if (hi > n)
+			hi = n;
+		for (uint32_t id = lo; id <= hi; id++) {
+			int64_t v[4] = {0, 0, 0, 0};
+			uint32_t i = id % NPROF_SC_CHUNK;
+			for (int j = 0; j < k; j++) {
+				v[2] += atomic_load_explicit(&ch[j][i].v[2], memory_order_acquire);
+				v[3] += atomic_load_explicit(&ch[j][i].v[3], memory_order_relaxed);
+			}
+			for (int j = 0; j < k; j++) {
+				v[0] += atomic_load_explicit(&ch[j][i].v[0], memory_order_acquire);
+				v[1] += atomic_load_explicit(&ch[j][i].v[1], memory_order_relaxed);
+			}
+			if (v[0] != 0)
+				fn(ctx, id, v);
+		}
+	}
+}
+
+struct rows_ctx {
+	struct nprof_counts_row *rows;
+	size_t len, cap;
+	int failed;
+};
+
+static void add_row(void *arg, uint32_t id, const int64_t v[4])
+{
+	struct rows_ctx *c = arg;
+	if (c->failed)
 		return;
-	atomic_fetch_add_explicit(&b->v[FREE_BYTES], (int64_t)size, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->v[FREES], 1, memory_order_release);
+	if (c->len == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 64;
+		struct nprof_counts_row *g = nprof__arena_realloc(c->rows, sizeof *g * ncap);
+		if (g == NULL) {
+			c->failed = 1;
+			return;
+		}
+		c->rows = g;
+		c->cap = ncap;
+	}
+	struct nprof_counts_row *r = &c->rows[c->len++];
+	r->id = id;
+	memcpy(r->v, v, sizeof r->v);
 }
 
 void nprof__heap_note_drop(void)
@@ -140,6 +279,8 @@ void nprof__heap_prefork(void)
 void nprof__heap_postfork(int child)
 {
 	nprof__region_postfork();
+	if (child)
+		nprof__heap_thread_postfork_child();
 	/* A child is dormant: it frees the parent's sampled blocks correctly
 	 * (the range is inherited) but records nothing new. */
 	if (child)
@@ -153,7 +294,16 @@ void nprof__heap_postfork(int child)
 /* Every stack with an allocation, in id order; arena memory. */
 static struct nprof_counts_row *snapshot(size_t *nrows)
 {
-	return nprof__stackcounts_rows(&counts, nrows);
+	struct rows_ctx c = {0};
+	heap_each(add_row, &c);
+	if (c.failed || c.rows == NULL) {
+		nprof__arena_free(c.rows);
+		*nrows = 0;
+		/* An empty table is not a failure: a zero-length block. */
+		return c.failed ? NULL : nprof__arena_alloc(sizeof *c.rows);
+	}
+	*nrows = c.len;
+	return c.rows;
 }
 
 /* `now` minus `base` for the cumulative (alloc) values; rows of `now`
@@ -389,7 +539,7 @@ static void add_totals(void *ctx, uint32_t id, const int64_t v[4])
 void nprof__heap_totals(struct nprof_heap_totals *t)
 {
 	memset(t, 0, sizeof *t);
-	nprof__stackcounts_each(&counts, add_totals, t);
+	heap_each(add_totals, t);
 }
 
 /*
@@ -425,5 +575,5 @@ void nprof__heap_each_inuse(void (*fn)(void *ctx, uint32_t stack, int64_t bytes,
 				       int64_t samples, int64_t births), void *ctx)
 {
 	struct inuse_ctx c = {fn, ctx};
-	nprof__stackcounts_each(&counts, each_inuse, &c);
+	heap_each(each_inuse, &c);
 }

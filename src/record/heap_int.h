@@ -69,6 +69,44 @@ void *nprof__region_alloc(size_t size, size_t align, int zero, uint32_t stack);
  */
 int nprof__region_free(void *p, uint32_t *stack, size_t *size);
 
+/* ---- the lock-free small-block path (heap_thread.c's caches) ---- */
+
+#define NPROF_REGION_NCLS 40
+
+/* What a unit of a slab tells a lock-free lookup (heap_region.c). */
+struct nprof_region_unit {
+	uintptr_t base;         /* first byte of the slab over this unit; 0: none */
+	uint64_t *meta;         /* the slab's per-slot words */
+	uint64_t magic;         /* ceil(2^48 / size): slot = off * magic >> 48 */
+	uint32_t size, nslots, cls;
+};
+
+/* The slab class for a block of `size` bytes aligned to `align`, or -1
+ * for a large block (or before init). Lock-free. */
+int nprof__region_class(size_t size, size_t align);
+size_t nprof__region_class_size(int c);
+
+/* Up to `max` free slots of class c into out[], counted used but not yet
+ * recorded; returns how many. Takes region_lock once. */
+int nprof__region_take(int c, void **out, int max);
+
+/* Gives back `n` slots taken and no longer recorded. Takes region_lock once. */
+void nprof__region_give(void *const *ps, int n);
+
+/* The meta word of the slab slot starting at p (in the range), and its
+ * class in *cls; NULL when p is not a slot start of a slab. Lock-free:
+ * valid while the slot is taken (live or in a thread's cache). */
+uint64_t *nprof__region_slot(const void *p, int *cls);
+
+/* Records a taken slot as a live block of `size` bytes at `stack`. */
+void nprof__region_record(void *p, uint64_t *meta, size_t size, uint32_t stack);
+
+/* Lock-free half of a free: for a live slab slot, clears its record into
+ * stack, size and cls and returns 0 (the slot stays taken: give it back
+ * or cache it); -1 for a slot not live (double free); 1 when p is not a
+ * slab slot (a large block: use nprof__region_free). */
+int nprof__region_unrecord(void *p, uint32_t *stack, size_t *size, int *cls);
+
 /* Usable size of a live block of the range (what malloc_usable_size says). */
 size_t nprof__region_usable(const void *p);
 
@@ -106,6 +144,49 @@ uint16_t nprof__region_mark(void);
 /* fork: take and release the region lock. */
 void nprof__region_prefork(void);
 void nprof__region_postfork(void);
+
+/* ------------------------------------------------------------------ */
+/* heap_thread.c: per-thread slot caches, stack cache, counter shard     */
+/* ------------------------------------------------------------------ */
+
+/* A small sampled block from the calling thread's slot cache, recorded at
+ * `stack`; NULL when the thread has no cache yet or the block is large
+ * (use nprof__region_alloc). Lock-free except to refill. */
+void *nprof__heap_thread_alloc(size_t size, size_t align, int zero, uint32_t stack);
+
+/* Frees a block of the range as nprof__region_free does (same results);
+ * a small one goes to the thread's cache, lock-free except to flush. */
+int nprof__heap_thread_free(void *p, uint32_t *stack, size_t *size);
+
+/* Threads with an exclusive counter shard: those with a state numbered
+ * below this. */
+#define NPROF_HEAP_SHARDS 16
+
+/* The calling thread's exclusive counter shard (0..NPROF_HEAP_SHARDS-1),
+ * or -1: use the shared, atomic one. */
+int nprof__heap_thread_shard(void);
+
+/*
+ * The stack cache. `ra` is the return address the hook saw and `a0` the
+ * address of the stack slot holding it. get: the interned stack id
+ * remembered for (ra, a0) when every remembered slot still holds its
+ * value, else 0. put: remembers that id with the n slots above a0 and
+ * the return addresses read from them.
+ */
+uint32_t nprof__heap_thread_stack_get(uintptr_t ra, uintptr_t a0);
+void nprof__heap_thread_stack_put(uintptr_t ra, uintptr_t a0, uint32_t id, const uintptr_t *slots,
+				  const uintptr_t *vals, int n);
+
+void nprof__heap_thread_postfork_child(void);
+
+/*
+ * unwind.c, for the stack cache: the calling thread's stack, innermost
+ * first from the caller of this function, as return addresses in pcs[]
+ * and in slots[] the address each was read from (0 when it cannot be
+ * vouched for: the frame a signal interrupted). Returns the number of
+ * frames (<= max), or -1 when libunwind's step API is missing.
+ */
+int nprof__unwind_here_slots(uintptr_t *pcs, uintptr_t *slots, int max);
 
 /* ------------------------------------------------------------------ */
 /* malloc_hooks.c                                                      */

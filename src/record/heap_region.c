@@ -75,10 +75,14 @@
 
 enum { SPAN_UNUSED = 0, SPAN_FREE, SPAN_SLAB, SPAN_LARGE };
 
-struct slot_meta {
-	uint32_t stack;                  /* 0 = slot free */
-	uint32_t size;                   /* requested bytes (<= 32 KiB) | generation << 16 */
-};
+/* Per slot one 64-bit word, written and read whole (atomically: the
+ * lock-free paths of heap_thread.c write it outside region_lock):
+ * stack id in the low half (0 = slot free), requested bytes (<= 32 KiB)
+ * | generation << 16 in the high half. */
+#define META(stack, size, gen) ((uint64_t)(stack) | ((uint64_t)(size) | (uint64_t)(gen) << 16) << 32)
+#define META_STACK(w) ((uint32_t)(w))
+#define META_SIZE(w) ((size_t)((w) >> 32) & 0xffff)
+#define META_GEN(w) ((uint16_t)((w) >> 48))
 
 struct span {
 	uint32_t nunits;
@@ -88,7 +92,7 @@ struct span {
 	uint32_t next, prev;             /* bin or partial-slab list; NONE ends */
 	/* slabs */
 	uint32_t nslots, used, bump, free_head;  /* free_head: slot + 1, 0 = none */
-	struct slot_meta *meta;
+	uint64_t *meta;
 	/* large blocks */
 	uint32_t stack;
 	uint16_t gen;
@@ -117,8 +121,14 @@ static uint32_t table_units;             /* capacity of spans and owner */
 static uint32_t bins[NBINS];
 static size_t dirty_bytes;
 
-#define NCLS 40
+#define NCLS NPROF_REGION_NCLS
 static uint32_t class_size[NCLS];
+static uint8_t class_of16[SMALL_MAX / 16 + 1];  /* (size + 15) / 16 -> class, malloc alignment */
+/* The lock-free view of the slabs (heap_int.h): one array of CHUNK_UNITS
+ * entries per 2 MiB chunk, made when a slab first lands in the chunk and
+ * never freed or moved, so free() of a sampled small block finds its slot
+ * without region_lock. */
+static struct nprof_region_unit **unit_dir;
 static uint32_t partial[NCLS];           /* slabs with a free slot */
 
 static char *unit_addr(uint32_t u)
@@ -136,6 +146,11 @@ static void init_classes(void)
 			class_size[c++] = p * k / 4;
 	for (int i = 0; i < NCLS; i++)
 		partial[i] = NONE;
+	for (uint32_t k = 0, c2 = 0; k <= SMALL_MAX / 16; k++) {
+		while (class_size[c2] < k * 16)
+			c2++;
+		class_of16[k] = (uint8_t)c2;
+	}
 	for (int i = 0; i < NBINS; i++)
 		bins[i] = NONE;
 }
@@ -179,6 +194,9 @@ int nprof__region_init(void)
 	/* Units are aligned to their size, so slots of a power-of-two class
 	 * are aligned to theirs. */
 	uintptr_t a = ((uintptr_t)base + UNIT - 1) & ~(uintptr_t)(UNIT - 1);
+	unit_dir = nprof__arena_alloc(sizeof *unit_dir * ((len >> UNIT_SHIFT) / CHUNK_UNITS + 1));
+	if (unit_dir == NULL)
+		return -ENOMEM;
 	total_units = (uint32_t)(len >> UNIT_SHIFT);
 	init_classes();
 	nprof__region_lo = a;
@@ -476,11 +494,25 @@ fresh:;
 /* blocks                                                            */
 /* ---------------------------------------------------------------- */
 
+/* The lock-free view of unit `u` (made on first use); region_lock held. */
+static struct nprof_region_unit *unit_info(uint32_t u)
+{
+	uint32_t c = u / CHUNK_UNITS;
+	struct nprof_region_unit *d = unit_dir[c];
+	if (d == NULL) {
+		d = nprof__arena_alloc(sizeof *d * CHUNK_UNITS);
+		if (d == NULL)
+			return NULL;
+		__atomic_store_n(&unit_dir[c], d, __ATOMIC_RELEASE);
+	}
+	return &d[u % CHUNK_UNITS];
+}
+
 static uint32_t new_slab(int c)
 {
 	uint32_t n = slab_units(c);
 	uint32_t nslots = (uint32_t)(((size_t)n << UNIT_SHIFT) / class_size[c]);
-	struct slot_meta *meta = nprof__arena_alloc(sizeof *meta * nslots);
+	uint64_t *meta = nprof__arena_alloc(sizeof *meta * nslots);
 	if (meta == NULL)
 		return NONE;
 	int dirty;
@@ -490,8 +522,25 @@ static uint32_t new_slab(int c)
 		return NONE;
 	}
 	mark_run(u, n, SPAN_SLAB);
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		struct nprof_region_unit *ui = unit_info(u + i);
+		if (ui == NULL) {
+			/* The arena is full: give the run back unused. */
+			for (uint32_t k = 0; k < i; k++)
+				__atomic_store_n(&unit_info(u + k)->base, 0, __ATOMIC_RELAXED);
+			nprof__arena_free(meta);
+			run_free(u, n, dirty);
+			return NONE;
+		}
 		owner[u + i] = u;
+		__atomic_store_n(&ui->meta, meta, __ATOMIC_RELAXED);
+		__atomic_store_n(&ui->magic, (((uint64_t)1 << 48) + class_size[c] - 1) / class_size[c],
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&ui->size, class_size[c], __ATOMIC_RELAXED);
+		__atomic_store_n(&ui->nslots, nslots, __ATOMIC_RELAXED);
+		__atomic_store_n(&ui->cls, (uint32_t)c, __ATOMIC_RELAXED);
+		__atomic_store_n(&ui->base, (uintptr_t)unit_addr(u), __ATOMIC_RELEASE);
+	}
 	struct span *s = &spans[u];
 	s->cls = (uint8_t)c;
 	s->nslots = nslots;
@@ -501,9 +550,10 @@ static uint32_t new_slab(int c)
 	return u;
 }
 
-static void *small_alloc(size_t size, size_t pad, size_t align, int zero, uint32_t stack)
+/* A free slot of class c, counted used, its meta word left 0; NULL when
+ * no slab can be made. region_lock held. */
+static char *slot_take(int c)
 {
-	int c = class_for(size + pad, align);
 	uint32_t u = partial[c];
 	if (u == NONE && (u = new_slab(c)) == NONE)
 		return NULL;
@@ -517,9 +567,42 @@ static void *small_alloc(size_t size, size_t pad, size_t align, int zero, uint32
 	}
 	if (++s->used == s->nslots)
 		list_remove(&partial[c], u);
-	s->meta[slot].stack = stack;
-	s->meta[slot].size = (uint32_t)size | (uint32_t)region_gen << 16;
-	char *p = unit_addr(u) + (size_t)slot * class_size[c];
+	return unit_addr(u) + (size_t)slot * class_size[c];
+}
+
+/* Gives back slot `slot` of slab `u` (its meta word already 0); an empty
+ * slab returns to the runs. region_lock held. */
+static void slot_give(uint32_t u, uint32_t slot)
+{
+	struct span *s = &spans[u];
+	char *p = unit_addr(u) + (size_t)slot * class_size[s->cls];
+	/* The link is a slot index, not a pointer: a leak check scanning a
+	 * block that reuses the slot never mistakes it for a reference. */
+	*(uint32_t *)p = s->free_head;
+	s->free_head = slot + 1;
+	if (s->used-- == s->nslots)
+		list_push(&partial[s->cls], u);
+	/* An empty slab goes back to the runs unless it is its class's
+	 * only one, which would just be made again by the next sample. */
+	if (s->used == 0 && (partial[s->cls] != u || s->next != NONE)) {
+		list_remove(&partial[s->cls], u);
+		for (uint32_t i = 0; i < s->nunits; i++)
+			__atomic_store_n(&unit_dir[(u + i) / CHUNK_UNITS][(u + i) % CHUNK_UNITS].base, 0,
+					 __ATOMIC_RELAXED);
+		nprof__arena_free(s->meta);
+		s->meta = NULL;
+		run_free(u, s->nunits, 1);
+	}
+}
+
+static void *small_alloc(size_t size, int c, int zero, uint32_t stack)
+{
+	char *p = slot_take(c);
+	if (p == NULL)
+		return NULL;
+	int cls;
+	uint64_t *m = nprof__region_slot(p, &cls);
+	__atomic_store_n(m, META(stack, size, region_gen), __ATOMIC_RELAXED);
 	if (zero)
 		memset(p, 0, size);
 	return p;
@@ -544,6 +627,23 @@ static void *large_alloc(size_t size, size_t pad, size_t align, int zero, uint32
 	return unit_addr(u);
 }
 
+int nprof__region_class(size_t size, size_t align)
+{
+	if (total_units == 0)
+		return -1;
+	size += nprof__region_pad ? 1 : 0;
+	if (size > SMALL_MAX || align > SMALL_MAX)
+		return -1;
+	if (align <= 16)
+		return class_of16[(size + 15) >> 4];
+	return class_for(size, align);
+}
+
+size_t nprof__region_class_size(int c)
+{
+	return class_size[c];
+}
+
 void *nprof__region_alloc(size_t size, size_t align, int zero, uint32_t stack)
 {
 	if (total_units == 0 || stack == 0)
@@ -552,13 +652,24 @@ void *nprof__region_alloc(size_t size, size_t align, int zero, uint32_t stack)
 		align = 16;
 	void *p;
 	size_t pad = nprof__region_pad ? 1 : 0;
+	int c = nprof__region_class(size, align);
 	pthread_mutex_lock(&region_lock);
-	if (size + pad <= SMALL_MAX && align <= SMALL_MAX)
-		p = small_alloc(size, pad, align, zero, stack);
+	if (c >= 0)
+		p = small_alloc(size, c, zero, stack);
 	else
 		p = large_alloc(size, pad, align, zero, stack);
 	pthread_mutex_unlock(&region_lock);
 	return p;
+}
+
+int nprof__region_take(int c, void **out, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&region_lock);
+	while (n < max && (out[n] = slot_take(c)) != NULL)
+		n++;
+	pthread_mutex_unlock(&region_lock);
+	return n;
 }
 
 /* The run holding `p`, or NONE; region_lock held. */
@@ -573,73 +684,104 @@ static uint32_t run_of(const void *p)
 	return u;
 }
 
-/* Slot index of `p` in slab `u`, or NONE when p is not a live slot. */
-static uint32_t slot_of(uint32_t u, const void *p)
+void nprof__region_give(void *const *ps, int n)
 {
-	size_t off = (size_t)((const char *)p - unit_addr(u));
-	uint32_t sz = class_size[spans[u].cls];
-	if (spans[u].meta == NULL || off % sz != 0 || off / sz >= spans[u].nslots ||
-	    spans[u].meta[off / sz].stack == 0)
-		return NONE;
-	return (uint32_t)(off / sz);
+	pthread_mutex_lock(&region_lock);
+	for (int i = 0; i < n; i++) {
+		uint32_t u = run_of(ps[i]);
+		if (u == NONE || spans[u].kind != SPAN_SLAB || spans[u].meta == NULL)
+			continue; /* cannot happen: slots given are taken ones */
+		size_t off = (size_t)((const char *)ps[i] - unit_addr(u));
+		slot_give(u, (uint32_t)(off / class_size[spans[u].cls]));
+	}
+	pthread_mutex_unlock(&region_lock);
+}
+
+uint64_t *nprof__region_slot(const void *p, int *cls)
+{
+	uintptr_t d = (uintptr_t)p - nprof__region_lo;
+	if (d >= __atomic_load_n(&nprof__region_len, __ATOMIC_ACQUIRE))
+		return NULL;
+	struct nprof_region_unit *dir =
+		__atomic_load_n(&unit_dir[d >> NPROF_REGION_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+	if (dir == NULL)
+		return NULL;
+	struct nprof_region_unit *ui = &dir[(d >> UNIT_SHIFT) % CHUNK_UNITS];
+	uintptr_t base = __atomic_load_n(&ui->base, __ATOMIC_ACQUIRE);
+	if (base == 0)
+		return NULL;
+	uint64_t off = (uintptr_t)p - base;
+	uint64_t q = (off * __atomic_load_n(&ui->magic, __ATOMIC_RELAXED)) >> 48;
+	if (q * __atomic_load_n(&ui->size, __ATOMIC_RELAXED) != off ||
+	    q >= __atomic_load_n(&ui->nslots, __ATOMIC_RELAXED))
+		return NULL;
+	*cls = (int)__atomic_load_n(&ui->cls, __ATOMIC_RELAXED);
+	return __atomic_load_n(&ui->meta, __ATOMIC_RELAXED) + q;
+}
+
+void nprof__region_record(void *p, uint64_t *meta, size_t size, uint32_t stack)
+{
+	(void)p;
+	__atomic_store_n(meta, META(stack, size, __atomic_load_n(&region_gen, __ATOMIC_RELAXED)),
+			 __ATOMIC_RELAXED);
+}
+
+int nprof__region_unrecord(void *p, uint32_t *stack, size_t *size, int *cls)
+{
+	uint64_t *m = nprof__region_slot(p, cls);
+	if (m == NULL)
+		return 1;
+	uint64_t w = __atomic_load_n(m, __ATOMIC_RELAXED);
+	if (META_STACK(w) == 0)
+		return -1; /* a double free */
+	*stack = META_STACK(w);
+	*size = META_SIZE(w);
+	__atomic_store_n(m, 0, __ATOMIC_RELAXED);
+	/* Leak checks: a freed block's old pointers must not make a later
+	 * block that reuses the memory look like a root. */
+	if (nprof__region_pad)
+		memset(p, 0, class_size[*cls]);
+	return 0;
 }
 
 int nprof__region_free(void *p, uint32_t *stack, size_t *size)
 {
-	int rc = -1;
+	int cls;
+	int rc = nprof__region_unrecord(p, stack, size, &cls);
+	if (rc == 0) {
+		nprof__region_give(&p, 1);
+		return 0;
+	}
+	if (rc < 0)
+		return -1;
+	rc = -1;
 	pthread_mutex_lock(&region_lock);
 	uint32_t u = run_of(p);
-	if (u == NONE)
-		goto out;
-	struct span *s = &spans[u];
-	if (s->kind == SPAN_LARGE && p == unit_addr(u)) {
+	if (u != NONE && spans[u].kind == SPAN_LARGE && p == unit_addr(u) && spans[u].stack != 0) {
+		struct span *s = &spans[u];
 		*stack = s->stack;
 		*size = s->size;
-		/* Leak checks: a freed block's old pointers must not make a
-		 * later block that reuses the memory look like a root. */
 		if (nprof__region_pad)
 			memset(p, 0, s->size);
 		s->stack = 0;
 		run_free(u, s->nunits, 1);
 		rc = 0;
-	} else if (s->kind == SPAN_SLAB) {
-		uint32_t slot = slot_of(u, p);
-		if (slot == NONE)
-			goto out;
-		*stack = s->meta[slot].stack;
-		*size = s->meta[slot].size & 0xffff;
-		s->meta[slot].stack = 0;
-		if (nprof__region_pad)
-			memset(p, 0, class_size[s->cls]);
-		*(uint32_t *)p = s->free_head;
-		s->free_head = slot + 1;
-		if (s->used-- == s->nslots)
-			list_push(&partial[s->cls], u);
-		/* An empty slab goes back to the runs unless it is its class's
-		 * only one, which would just be made again by the next sample. */
-		if (s->used == 0 && (partial[s->cls] != u || s->next != NONE)) {
-			list_remove(&partial[s->cls], u);
-			nprof__arena_free(s->meta);
-			s->meta = NULL;
-			uint32_t n = s->nunits;
-			run_free(u, n, 1);
-		}
-		rc = 0;
 	}
-out:
 	pthread_mutex_unlock(&region_lock);
 	return rc;
 }
 
 size_t nprof__region_usable(const void *p)
 {
+	int cls;
+	uint64_t *m = nprof__region_slot(p, &cls);
+	if (m != NULL)
+		return META_STACK(__atomic_load_n(m, __ATOMIC_RELAXED)) != 0 ? class_size[cls] : 0;
 	size_t r = 0;
 	pthread_mutex_lock(&region_lock);
 	uint32_t u = run_of(p);
 	if (u != NONE && spans[u].kind == SPAN_LARGE && p == unit_addr(u))
 		r = (size_t)spans[u].nunits << UNIT_SHIFT;
-	else if (u != NONE && spans[u].kind == SPAN_SLAB && slot_of(u, p) != NONE)
-		r = class_size[spans[u].cls];
 	pthread_mutex_unlock(&region_lock);
 	return r;
 }
@@ -647,7 +789,8 @@ size_t nprof__region_usable(const void *p)
 uint16_t nprof__region_mark(void)
 {
 	pthread_mutex_lock(&region_lock);
-	uint16_t m = region_gen++;
+	uint16_t m = region_gen;
+	__atomic_store_n(&region_gen, (uint16_t)(m + 1), __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&region_lock);
 	return m;
 }
@@ -664,14 +807,16 @@ size_t nprof__region_blocks(struct nprof_region_block *out, size_t max)
 		if (s->kind == SPAN_SLAB && s->meta != NULL && owner[u] == u) {
 			uint32_t sz = class_size[s->cls];
 			for (uint32_t k = 0; k < s->bump; k++) {
-				if (s->meta[k].stack == 0 ||
-				    s->meta[k].stack == NPROF_REGION_OWN_STACK)
+				/* Written by other threads without the lock: one
+				 * atomic word, so stack and size always match. */
+				uint64_t w = __atomic_load_n(&s->meta[k], __ATOMIC_RELAXED);
+				if (META_STACK(w) == 0 || META_STACK(w) == NPROF_REGION_OWN_STACK)
 					continue;
 				if (n < max) {
 					out[n].addr = (uintptr_t)unit_addr(u) + (uintptr_t)k * sz;
-					out[n].size = s->meta[k].size & 0xffff;
-					out[n].stack = s->meta[k].stack;
-					out[n].gen = (uint16_t)(s->meta[k].size >> 16);
+					out[n].size = META_SIZE(w);
+					out[n].stack = META_STACK(w);
+					out[n].gen = META_GEN(w);
 				}
 				n++;
 			}

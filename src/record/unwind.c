@@ -27,6 +27,7 @@
  * tests/preload/cpu_handler_malloc.sh counts allocations in the handler.
  */
 #include "nprof_int.h"
+#include "heap_int.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -49,8 +50,16 @@ typedef int (*unw_init_local2_fn)(unw_cursor *c, void *uc, int flag);
 typedef int (*unw_step_fn)(unw_cursor *c);
 typedef int (*unw_get_reg_fn)(unw_cursor *c, int reg, uint64_t *val);
 
+typedef int (*unw_getcontext_fn)(ucontext_t *uc);
+typedef int (*unw_init_local_fn)(unw_cursor *c, ucontext_t *uc);
+typedef int (*unw_is_signal_frame_fn)(unw_cursor *c);
+#define UNW_SP_REG 7
+
 static unw_backtrace_fn unw_bt;
 static unw_init_local2_fn unw_init2;
+static unw_getcontext_fn unw_getctx;
+static unw_init_local_fn unw_initl;
+static unw_is_signal_frame_fn unw_is_sig;
 static unw_step_fn unw_stepf;
 static unw_get_reg_fn unw_reg;
 
@@ -190,6 +199,9 @@ int nprof__unwind_init(void)
 	if (i2 != NULL && st != NULL && gr != NULL) {
 		unw_stepf = st;
 		unw_reg = gr;
+		unw_getctx = (unw_getcontext_fn)dlsym(h, "_Ux86_64_getcontext");
+		unw_initl = (unw_init_local_fn)dlsym(h, "_ULx86_64_init_local");
+		unw_is_sig = (unw_is_signal_frame_fn)dlsym(h, "_ULx86_64_is_signal_frame");
 		__atomic_store_n(&unw_init2, i2, __ATOMIC_RELEASE);
 	}
 	/* Warm libunwind's tables now, on a thread that may allocate, rather
@@ -238,6 +250,46 @@ __attribute__((noinline)) int nprof__unwind_here(uintptr_t *pcs, int max, int sk
 	for (int i = skip + 1; i < n && out < max; i++)
 		if (!is_self((uintptr_t)buf[i]))
 			pcs[out++] = (uintptr_t)buf[i];
+	return out;
+}
+
+/*
+ * The heap's stack cache (heap_thread.c) needs, besides each frame's
+ * return address, the stack slot it was read from: libunwind's step by
+ * step walk gives each frame's stack pointer, which on x86-64 is the
+ * callee's CFA, and the return address sits just below it. A frame whose
+ * slot cannot be vouched for (the frame a signal interrupted, whose pc
+ * comes from the signal's context; a slot not holding the pc) gets slot 0.
+ * Slower than unw_backtrace (no trace cache): used on the cache's misses.
+ * Not for signal handlers (hooks only).
+ */
+__attribute__((noinline)) int nprof__unwind_here_slots(uintptr_t *pcs, uintptr_t *slots, int max)
+{
+	unw_init_local_fn initl = __atomic_load_n(&unw_initl, __ATOMIC_ACQUIRE);
+	if (initl == NULL || unw_getctx == NULL || unw_is_sig == NULL || max <= 0)
+		return -1;
+	ucontext_t uc;
+	unw_cursor cur;
+	int guard = nprof__guard, inside = in_unwind;
+	nprof__guard = 1;
+	in_unwind = 1;
+	int out = 0;
+	if (unw_getctx(&uc) == 0 && initl(&cur, &uc) == 0) {
+		int sig = unw_is_sig(&cur) > 0;
+		while (out < max && unw_stepf(&cur) > 0) {
+			uint64_t pc, sp;
+			if (unw_reg(&cur, UNW_IP_REG, &pc) != 0 || pc == 0 ||
+			    unw_reg(&cur, UNW_SP_REG, &sp) != 0)
+				break;
+			uintptr_t slot = (uintptr_t)sp - sizeof(uintptr_t);
+			pcs[out] = (uintptr_t)pc;
+			slots[out] = !sig && *(const uintptr_t *)slot == pc ? slot : 0;
+			out++;
+			sig = unw_is_sig(&cur) > 0;
+		}
+	}
+	in_unwind = inside;
+	nprof__guard = guard;
 	return out;
 }
 
