@@ -102,10 +102,10 @@ uint64_t *nprof__region_slot(const void *p, int *cls);
 void nprof__region_record(void *p, uint64_t *meta, size_t size, uint32_t stack);
 
 /* Lock-free half of a free: for a live slab slot, clears its record into
- * stack, size and cls and returns 0 (the slot stays taken: give it back
+ * stack, size, cls and meta (its record word) and returns 0 (the slot stays taken: give it back
  * or cache it); -1 for a slot not live (double free); 1 when p is not a
  * slab slot (a large block: use nprof__region_free). */
-int nprof__region_unrecord(void *p, uint32_t *stack, size_t *size, int *cls);
+int nprof__region_unrecord(void *p, uint32_t *stack, size_t *size, int *cls, uint64_t **meta);
 
 /* Usable size of a live block of the range (what malloc_usable_size says). */
 size_t nprof__region_usable(const void *p);

@@ -726,9 +726,10 @@ void nprof__region_record(void *p, uint64_t *meta, size_t size, uint32_t stack)
 			 __ATOMIC_RELAXED);
 }
 
-int nprof__region_unrecord(void *p, uint32_t *stack, size_t *size, int *cls)
+int nprof__region_unrecord(void *p, uint32_t *stack, size_t *size, int *cls, uint64_t **meta)
 {
 	uint64_t *m = nprof__region_slot(p, cls);
+	*meta = m;
 	if (m == NULL)
 		return 1;
 	uint64_t w = __atomic_load_n(m, __ATOMIC_RELAXED);
@@ -747,7 +748,8 @@ int nprof__region_unrecord(void *p, uint32_t *stack, size_t *size, int *cls)
 int nprof__region_free(void *p, uint32_t *stack, size_t *size)
 {
 	int cls;
-	int rc = nprof__region_unrecord(p, stack, size, &cls);
+	uint64_t *meta;
+	int rc = nprof__region_unrecord(p, stack, size, &cls, &meta);
 	if (rc == 0) {
 		nprof__region_give(&p, 1);
 		return 0;

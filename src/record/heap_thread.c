@@ -71,7 +71,10 @@ struct heap_thread {
 	uintptr_t stack_lo, stack_hi; /* the owner's stack; 0, 0: unknown */
 	struct stack_ent *sc;       /* SC_WAYS entries, or NULL */
 	uint16_t n[NCLS];
-	void *slot[NCLS][TC_CAP];
+	struct cached {
+		void *p;
+		uint64_t *meta;     /* its record word, found once when taken */
+	} slot[NCLS][TC_CAP];
 };
 
 static struct heap_thread *_Atomic states;
@@ -85,17 +88,31 @@ static NPROF_TLS uint32_t tls_ops;  /* sampled operations before a state */
 static NPROF_TLS int tls_exited;    /* past the exit destructor */
 static NPROF_TLS int tls_claiming;  /* inside claim(): pthread_getattr_np allocates */
 
+static uint8_t caps[NCLS];          /* slots cached per class: about 64 KiB */
+
 static int cap_of(int c)
 {
-	size_t k = 65536 / nprof__region_class_size(c);
-	return k > TC_CAP ? TC_CAP : k < 4 ? 4 : (int)k;
+	if (NPROF_UNLIKELY(caps[c] == 0)) {
+		size_t k = 65536 / nprof__region_class_size(c);
+		caps[c] = (uint8_t)(k > TC_CAP ? TC_CAP : k < 4 ? 4 : k);
+	}
+	return caps[c];
+}
+
+/* Gives back the first n cached slots of class c. */
+static void give(struct heap_thread *t, int c, int n)
+{
+	void *ps[TC_CAP];
+	for (int i = 0; i < n; i++)
+		ps[i] = t->slot[c][i].p;
+	nprof__region_give(ps, n);
 }
 
 static void flush(struct heap_thread *t)
 {
 	for (int c = 0; c < NCLS; c++) {
 		if (t->n[c] > 0)
-			nprof__region_give(t->slot[c], t->n[c]);
+			give(t, c, t->n[c]);
 		t->n[c] = 0;
 	}
 	if (t->sc != NULL)
@@ -220,14 +237,20 @@ void *nprof__heap_thread_alloc(size_t size, size_t align, int zero, uint32_t sta
 	if (c < 0)
 		return NULL;
 	if (t->n[c] == 0) {
-		t->n[c] = (uint16_t)nprof__region_take(c, t->slot[c], cap_of(c) / 2);
-		if (t->n[c] == 0)
+		void *ps[TC_CAP];
+		int got = nprof__region_take(c, ps, cap_of(c) / 2);
+		for (int i = 0; i < got; i++) {
+			int cls;
+			t->slot[c][i].p = ps[i];
+			t->slot[c][i].meta = nprof__region_slot(ps[i], &cls);
+		}
+		t->n[c] = (uint16_t)got;
+		if (got == 0)
 			return NULL;
 	}
-	void *p = t->slot[c][--t->n[c]];
-	int cls;
-	uint64_t *m = nprof__region_slot(p, &cls);
-	nprof__region_record(p, m, size, stack);
+	const struct cached *e = &t->slot[c][--t->n[c]];
+	void *p = e->p;
+	nprof__region_record(p, e->meta, size, stack);
 	if (zero)
 		memset(p, 0, size);
 	return p;
@@ -236,7 +259,8 @@ void *nprof__heap_thread_alloc(size_t size, size_t align, int zero, uint32_t sta
 int nprof__heap_thread_free(void *p, uint32_t *stack, size_t *size)
 {
 	int cls;
-	int rc = nprof__region_unrecord(p, stack, size, &cls);
+	uint64_t *meta;
+	int rc = nprof__region_unrecord(p, stack, size, &cls, &meta);
 	if (rc > 0)
 		return nprof__region_free(p, stack, size);
 	if (rc < 0)
@@ -250,11 +274,14 @@ int nprof__heap_thread_free(void *p, uint32_t *stack, size_t *size)
 	if (t->n[cls] >= cap) {
 		/* Full: the older half goes back, in one batch. */
 		int half = cap / 2;
-		nprof__region_give(t->slot[cls], half);
-		memmove(t->slot[cls], t->slot[cls] + half, sizeof(void *) * (size_t)(t->n[cls] - half));
+		give(t, cls, half);
+		memmove(t->slot[cls], t->slot[cls] + half,
+			sizeof t->slot[cls][0] * (size_t)(t->n[cls] - half));
 		t->n[cls] = (uint16_t)(t->n[cls] - half);
 	}
-	t->slot[cls][t->n[cls]++] = p;
+	t->slot[cls][t->n[cls]].p = p;
+	t->slot[cls][t->n[cls]].meta = meta;
+	t->n[cls]++;
 	return 0;
 }
 
