@@ -3,13 +3,18 @@
 # ratios against plain glibc (docs/reference.md §8): a malloc/free storm (1 and 2
 # threads, 16-512 B, a live ring of 4096) and an allocation-heavy app
 # workload, under
-#   glibc alone | nprof default rate | nprof rate 1 |
+#   glibc alone | bare forwarding layer (bench/heap_bare.c: the floor of
+#   any interposer) | nprof default rate | nprof rate 1 (every allocation) |
 #   tcmalloc + TCMALLOC_SAMPLE_PARAMETER=524288 |
 #   jemalloc MALLOC_CONF=prof:true,lg_prof_sample:19 | heaptrack
-# Fast configurations run 5 times, alternating, and report the median;
-# nprof at rate 1 and heaptrack (tens of times slower) run once. Prints
-# a markdown table and saves it as bench/results/heap.md. Never fails for
-# being slow; a tool that is missing is reported as such.
+# Every configuration but heaptrack runs 5 times, alternating, and reports
+# the median; heaptrack (tens of times slower) runs once. Then, with
+# valgrind --tool=callgrind, the instructions of one malloc+free pair
+# (heap_storm pairs: 16-271 B, amortized over 1,000,000 pairs, samples
+# included) under glibc, the bare layer and nprof: a figure that does not
+# depend on the machine's load. Prints a markdown section and saves it as
+# bench/results/heap.md. Never fails for being slow; a tool that is
+# missing is reported as such.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -21,15 +26,18 @@ JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 TMP=$(mktemp -d /tmp/nprof-heapbench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
+BARE=$(cd "$BUILD" && pwd)/bench/heap_bare.so
 mkdir -p "$BUILD/bench" bench/results
 ${CC:-cc} -std=gnu11 -O2 -g -pthread -o "$PROG" bench/heap_storm.c || exit 1
+${CC:-cc} -std=gnu11 -O2 -g -shared -fPIC -o "$BARE" bench/heap_bare.c -ldl || exit 1
 
 STORM_OPS=${STORM_OPS:-10000000}
 APP_OPS=${APP_OPS:-100000}
 workloads=("storm 1 $STORM_OPS" "storm 2 $STORM_OPS" "app $APP_OPS")
 wnames=("storm, 1 thread" "storm, 2 threads" "app workload")
-configs=(glibc nprof nprof_rate1 tcmalloc jemalloc heaptrack)
-cnames=("glibc" "nprof (512 KiB)" "nprof rate 1" "tcmalloc sampled" "jemalloc prof" "heaptrack")
+configs=(glibc bare nprof nprof_rate1 tcmalloc jemalloc heaptrack)
+cnames=("glibc" "bare layer" "nprof default (512 KiB)" "nprof rate 1" "tcmalloc sampled" "jemalloc prof" "heaptrack")
+timed=(glibc bare nprof nprof_rate1 tcmalloc jemalloc)
 
 # run CONFIG ARGS...: prints the workload's elapsed seconds, or "-".
 run() {
@@ -37,6 +45,7 @@ run() {
 	shift
 	case $c in
 	glibc) e=$("$PROG" "$@") ;;
+	bare) e=$(LD_PRELOAD=$BARE "$PROG" "$@") ;;
 	nprof) e=$(LD_PRELOAD=$LIB NPROF_SOCKET=off "$PROG" "$@") ;;
 	nprof_rate1) e=$(LD_PRELOAD=$LIB NPROF_SOCKET=off NPROF_HEAP_RATE=1 "$PROG" "$@") ;;
 	tcmalloc) [ -f $TC ] && e=$(LD_PRELOAD=$TC TCMALLOC_SAMPLE_PARAMETER=524288 "$PROG" "$@") ;;
@@ -50,21 +59,36 @@ run() {
 
 median() { tr ' ' '\n' | grep -v '^-$' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "-" }'; }
 
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A t
 for w in 0 1 2; do
 	declare -A runs=()
 	for round in 1 2 3 4 5; do
-		for c in glibc nprof tcmalloc jemalloc; do
+		for c in "${timed[@]}"; do
 			runs[$c]="${runs[$c]:-} $(run $c ${workloads[$w]})"
 		done
 	done
-	for c in glibc nprof tcmalloc jemalloc; do
+	for c in "${timed[@]}"; do
 		t[$w,$c]=$(echo "${runs[$c]}" | median)
 	done
-	t[$w,nprof_rate1]=$(run nprof_rate1 ${workloads[$w]})
 	t[$w,heaptrack]=$(run heaptrack ${workloads[$w]})
 	unset runs
 done
+
+# instructions PRELOAD [ENV...]: Ir per malloc+free pair, or "-".
+PAIRS=1000000
+instructions() {
+	local pre=$1
+	shift
+	command -v valgrind >/dev/null || { echo -; return; }
+	env LD_PRELOAD="$pre" NPROF_SOCKET=off "$@" valgrind --tool=callgrind --toggle-collect=pairs \
+		--callgrind-out-file="$TMP/cg.out" "$PROG" pairs $PAIRS 2>&1 >/dev/null |
+		awk -v n=$PAIRS '/Collected :/ { printf "%.1f", $NF / n; found = 1 } END { if (!found) print "-" }'
+}
+ir_glibc=$(instructions "")
+ir_bare=$(instructions "$BARE")
+ir_nprof=$(instructions "$LIB")
+ir_rate1=$(instructions "$LIB" NPROF_HEAP_RATE=1)
 
 jemalloc_note=""
 if [ -f $JE ] && ! MALLOC_CONF=prof:true LD_PRELOAD=$JE true 2>&1 | grep -q .; then
@@ -76,8 +100,8 @@ fi
 {
 	echo "# Heap profiling overhead (× plain glibc, lower is better)"
 	echo
-	echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs; medians of 5 alternating runs"
-	echo "(nprof rate 1 and heaptrack: one run). glibc column: seconds."
+	echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs (load average before: $LOAD);"
+	echo "medians of 5 alternating runs (heaptrack: one run). glibc column: seconds."
 	echo
 	printf '| workload |'
 	for i in "${!configs[@]}"; do printf ' %s |' "${cnames[$i]}"; done
@@ -101,7 +125,12 @@ fi
 		echo
 	done
 	echo
-	echo "Targets at the default rate (docs/reference.md §8): storm ≤ 1.10×, app ≤ 1.03×."
+	echo "Instructions per malloc+free pair (callgrind, $PAIRS pairs of 16-271 B, samples"
+	echo "included): glibc $ir_glibc, bare layer $ir_bare, nprof default $ir_nprof,"
+	echo "nprof rate 1 $ir_rate1."
+	echo
+	echo "Targets: default rate storm ≤ 1.05×, app ≤ 1.02×; rate 1 storm ≤ 3× (1 thread),"
+	echo "≤ 4× (2 threads), app ≤ 1.5×."
 	echo "tcmalloc and jemalloc are other allocators: their ratio mixes allocator"
 	echo "speed with profiling cost. $jemalloc_note"
 } | tee "$OUT"

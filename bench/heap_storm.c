@@ -4,6 +4,9 @@
  *   heap_storm storm THREADS OPS   malloc/free storm: each thread keeps a
  *                                  ring of 4096 live blocks of 16-512 B and
  *                                  replaces a random one OPS times
+ *   heap_storm pairs OPS           OPS malloc+free pairs of 16-271 B in a
+ *                                  row, in function pairs() (the bench
+ *                                  counts its instructions with callgrind)
  *   heap_storm app OPS             an allocation-heavy service-like loop:
  *                                  per request, parse into a dozen small
  *                                  objects, build a response, hash it,
@@ -122,10 +125,19 @@ static uint64_t app(void)
 	return sum;
 }
 
+__attribute__((noinline)) static void pairs(long n)
+{
+	for (long i = 0; i < n; i++) {
+		void *p = malloc(16 + (size_t)((i * 7) & 255));
+		*(volatile char *)p = 1;
+		free(p);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: heap_storm storm THREADS OPS | app OPS\n");
+		fprintf(stderr, "usage: heap_storm storm THREADS OPS | pairs OPS | app OPS\n");
 		return 2;
 	}
 	double t0 = now();
@@ -137,6 +149,8 @@ int main(int argc, char **argv)
 			pthread_create(&t[i], NULL, storm, (void *)(uintptr_t)(i + 1));
 		for (int i = 0; i < nt && i < 64; i++)
 			pthread_join(t[i], NULL);
+	} else if (argv[1][0] == 'p') {
+		pairs(atol(argv[2]));
 	} else {
 		ops = atol(argv[2]);
 		uint64_t h = app();

@@ -147,6 +147,9 @@ static int sample_now(size_t n)
 	 * see every one. Once configured off, look again only every MiB. */
 	if (rate < 0)
 		return 0;
+	/* Every allocation: no draw, the countdown stays 0. */
+	if (rate == 1 && !foreign_alloc)
+		return 1;
 	if (rate == 0 || foreign_alloc) {
 		tls_left = OFF_RECHECK;
 		tls_armed = 0;

@@ -28,15 +28,19 @@
  * once, before the first sampled block exists; read without a lock by the
  * hooks.
  */
-extern uintptr_t nprof__region_lo;
-extern size_t nprof__region_len;
+/* Hidden: free() then reads them RIP-relative, with no GOT load (they
+ * never leave libnprof, but an extern declaration is otherwise assumed
+ * preemptible under -fPIC). */
+#define NPROF_HIDDEN __attribute__((visibility("hidden")))
+extern NPROF_HIDDEN uintptr_t nprof__region_lo;
+extern NPROF_HIDDEN size_t nprof__region_len;
 /* One byte per 2 MiB chunk of the range: 1 while nprof has it mapped.
  * Freed chunks below a block still in use are unmapped (they count
  * against RLIMIT_AS), and the program's own mappings may then land there:
  * a pointer in such a chunk is the real allocator's, not ours. Only read
  * once the cheap range test has passed, so unsampled frees never load it. */
 #define NPROF_REGION_CHUNK_SHIFT 21
-extern unsigned char nprof__region_chunk[];
+extern NPROF_HIDDEN unsigned char nprof__region_chunk[];
 
 static inline int nprof__region_owns(const void *p)
 {
