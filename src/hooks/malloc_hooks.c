@@ -12,8 +12,10 @@
  * free. No lock, no hash probe, no errno traffic.
  *
  * Slow path (countdown crossed, about once per NPROF_HEAP_RATE bytes):
- * the allocation is sampled - its stack captured and interned, the block
- * served from the sampled range - and the next distance is drawn from an
+ * the allocation is sampled - its stack captured (from the thread's stack
+ * cache when it can be) and interned, the block served from the sampled
+ * range through the thread's slot cache (heap_thread.c; no global lock) -
+ * and the next distance is drawn from an
  * exponential distribution of mean NPROF_HEAP_RATE (Go's and tcmalloc's
  * scheme; docs/internals/heap.md). Rate 1 samples everything; rate 0 and
  * the hook guard forward unrecorded.

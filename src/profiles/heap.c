@@ -11,9 +11,15 @@
  * heap_region.c; the block itself is served from nprof's sampled range
  * (malloc_hooks.c decides which allocations are sampled).
  *
- * Locking: counters are updated with relaxed atomic adds by the hooks, no
- * lock; chunks are published with a compare-and-swap. A snapshot reads
- * frees before allocations, so in-use counts are never negative. Handlers
+ * Locking: no lock. The counters are sharded: a thread that owns one of
+ * the first NPROF_HEAP_SHARDS states of heap_thread.c counts in its own
+ * shard with plain loads and stores (it is the only writer; the count is
+ * stored with release), others in a shared shard with atomic adds; chunks
+ * are published with a compare-and-swap. A snapshot sums the shards,
+ * reading every shard's frees before any shard's allocations, so in-use
+ * counts are never negative. Capture looks in the thread's stack cache
+ * (heap_thread.c) before unwinding; docs/internals/heap.md says why a hit
+ * is the right stack. Handlers
  * run on nprof's HTTP threads (hook guard raised). Nothing here is
  * async-signal-safe.
  *

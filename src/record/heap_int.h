@@ -7,6 +7,8 @@
  *   heap_region.c   the sampled-block allocator: nprof's own address range,
  *                   from which every sampled allocation is served, so that
  *                   free() recognises a sampled pointer with one compare
+ *   heap_thread.c   per-thread state: slot caches, the stack cache, the
+ *                   counter shard (rate 1 without a global lock)
  *   heap.c          per-stack counters, the heap/allocs profiles, NPROF_OUT
  *
  * The design and its maths are in docs/internals/heap.md.

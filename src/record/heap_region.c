@@ -47,11 +47,24 @@
  *     a program mapping that lands in such a hole is never taken for ours.
  *     Taking a run over a released chunk maps it again.
  *
- * Locking: one mutex, region_lock, taken on every sampled allocation and
- * free (rare at the default rate: about one allocation in 512 KiB). It is
- * never held while calling malloc or while capturing a stack; the arena
- * lock may be taken inside it (slab side tables), matching core.c's fork
- * lock order (heap, stacks, arena). Not async-signal-safe.
+ *   - Per slot, the record is one 64-bit word (stack id, requested size,
+ *     generation), written and read whole with atomics, so the lock-free
+ *     paths below and leak checks reading under the lock always see a
+ *     matching pair. unit_dir[] gives every unit of a slab a small record
+ *     (slab start, record words, slot size and its reciprocal, class) in
+ *     arrays of 32 per 2 MiB chunk that are never moved or freed: with it,
+ *     a free of a small block finds its slot without the lock.
+ *
+ * Locking: one mutex, region_lock, guards runs, bins and the slabs' free
+ * lists. The hot paths of rate 1 do not take it: a thread's slot cache
+ * (heap_thread.c) takes slots in batches (nprof__region_take) and gives
+ * them back in batches (nprof__region_give), and records and clears
+ * blocks lock-free (nprof__region_record, nprof__region_unrecord). A slot
+ * in a cache counts as used, so its slab and its unit records stay put.
+ * Large blocks, and threads without a cache, take the lock per block. It
+ * is never held while calling malloc or while capturing a stack; the
+ * arena lock may be taken inside it (slab side tables), matching core.c's
+ * fork lock order (heap, stacks, arena). Not async-signal-safe.
  */
 #include "nprof_int.h"
 #include "heap_int.h"
