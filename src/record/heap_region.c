@@ -66,8 +66,8 @@
  * arena lock may be taken inside it (slab side tables), matching core.c's
  * fork lock order (heap, stacks, arena). Not async-signal-safe.
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "arena.h"
+#include "heap_region.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -137,7 +137,7 @@ static size_t dirty_bytes;
 #define NCLS NPROF_REGION_NCLS
 static uint32_t class_size[NCLS];
 static uint8_t class_of16[SMALL_MAX / 16 + 1];  /* (size + 15) / 16 -> class, malloc alignment */
-/* The lock-free view of the slabs (heap_int.h): one array of CHUNK_UNITS
+/* The lock-free view of the slabs (heap_region.h): one array of CHUNK_UNITS
  * entries per 2 MiB chunk, made when a slab first lands in the chunk and
  * never freed or moved, so free() of a sampled small block finds its slot
  * without region_lock. */

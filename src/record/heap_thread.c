@@ -39,8 +39,11 @@
  * runs on the hooks' sampled paths with the hook guard raised; nothing is
  * async-signal-safe (neither is malloc).
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "arena.h"
+#include "base.h"
+#include "heap_region.h"
+#include "heap_thread.h"
+#include "stacks.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,27 +1,17 @@
 /*
- * heap_int.h - private interface between the three files of the heap
- * profiler:
- *
- *   malloc_hooks.c  the exported malloc family: the per-thread sampling
- *                   countdown, the bootstrap pool, the real functions
- *   heap_region.c   the sampled-block allocator: nprof's own address range,
- *                   from which every sampled allocation is served, so that
- *                   free() recognises a sampled pointer with one compare
- *   heap_thread.c   per-thread state: slot caches, the stack cache, the
- *                   counter shard (rate 1 without a global lock)
- *   heap.c          per-stack counters, the heap/allocs profiles, NPROF_OUT
+ * heap_region.h - the sampled-block allocator (heap_region.c): nprof's
+ * own address range, from which every sampled allocation is served, so
+ * that free() recognises a sampled pointer with one compare. Used by the
+ * malloc family's overrides (hooks/malloc_hooks.c), the heap profile
+ * (profiles/heap.c) and the leak checks (reach.c, api/check.c).
  *
  * The design and its maths are in docs/internals/heap.md.
  */
-#ifndef NPROF_HEAP_INT_H
-#define NPROF_HEAP_INT_H
+#ifndef NPROF_HEAP_REGION_H
+#define NPROF_HEAP_REGION_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* ------------------------------------------------------------------ */
-/* heap_region.c                                                       */
-/* ------------------------------------------------------------------ */
 
 /*
  * The sampled range [nprof__region_lo, nprof__region_lo + nprof__region_len).
@@ -151,95 +141,4 @@ uint16_t nprof__region_mark(void);
 void nprof__region_prefork(void);
 void nprof__region_postfork(void);
 
-/* ------------------------------------------------------------------ */
-/* heap_thread.c: per-thread slot caches, stack cache, counter shard     */
-/* ------------------------------------------------------------------ */
-
-/* A small sampled block from the calling thread's slot cache, recorded at
- * `stack`; NULL when the thread has no cache yet or the block is large
- * (use nprof__region_alloc). Lock-free except to refill. */
-void *nprof__heap_thread_alloc(size_t size, size_t align, int zero, uint32_t stack);
-
-/* Frees a block of the range as nprof__region_free does (same results);
- * a small one goes to the thread's cache, lock-free except to flush. */
-int nprof__heap_thread_free(void *p, uint32_t *stack, size_t *size);
-
-/* Threads with an exclusive counter shard: those with a state numbered
- * below this. */
-#define NPROF_HEAP_SHARDS 16
-
-/* The calling thread's exclusive counter shard (0..NPROF_HEAP_SHARDS-1),
- * or -1: use the shared, atomic one. */
-int nprof__heap_thread_shard(void);
-
-/*
- * The stack cache. `ra` is the return address the hook saw and `a0` the
- * address of the stack slot holding it. get: the interned stack id
- * remembered for (ra, a0) when every remembered slot still holds its
- * value, else 0. put: remembers that id with the n slots above a0 and
- * the return addresses read from them.
- */
-uint32_t nprof__heap_thread_stack_get(uintptr_t ra, uintptr_t a0);
-void nprof__heap_thread_stack_put(uintptr_t ra, uintptr_t a0, uint32_t id, const uintptr_t *slots,
-				  const uintptr_t *vals, int n);
-
-void nprof__heap_thread_postfork_child(void);
-
-/*
- * unwind.c, for the stack cache: the calling thread's stack, innermost
- * first from the caller of this function, as return addresses in pcs[]
- * and in slots[] the address each was read from (0 when it cannot be
- * vouched for: the frame a signal interrupted). Returns the number of
- * frames (<= max), or -1 when libunwind's step API is missing.
- */
-int nprof__unwind_here_slots(uintptr_t *pcs, uintptr_t *slots, int max);
-
-/* ------------------------------------------------------------------ */
-/* malloc_hooks.c                                                      */
-/* ------------------------------------------------------------------ */
-
-/*
- * Non-zero when another allocator was preloaded before nprof and owns the
- * global malloc names: nprof's hooks are then bypassed and never sample.
- */
-int nprof__heap_foreign(void);
-
-/*
- * Two copies of nprof in one process (a program linking libnprof.a, run
- * with libnprof.so preloaded). other_copy: non-zero in the copy whose
- * global malloc is the other's; it is dormant and never starts.
- * copy_behind: non-zero in the copy that owns the global names when the
- * next definition is another (dormant) copy's; it starts in its place.
- */
-int nprof__heap_other_copy(void);
-int nprof__heap_copy_behind(void);
-
-/* ------------------------------------------------------------------ */
-/* heap.c: the sampling state and the per-stack counters                */
-/* ------------------------------------------------------------------ */
-
-/*
- * Mean bytes between samples, as the hooks must apply it now: -1 before
- * nprof_start configured it, 0 while heap profiling is off (configured
- * so, in a forked child, when the range could not be reserved), 1 for
- * every allocation. Read by the hooks'
- * slow path without a lock.
- */
-extern volatile long nprof__heap_rate;
-
-/*
- * Captures the calling thread's stack, starting at the frame whose return
- * address is `ra` (the caller of the interposed function), interns it and
- * makes sure its counters exist. Returns the stack id, or 0 when the
- * sample must be dropped (counted). The hook guard must be raised.
- */
-uint32_t nprof__heap_capture(const void *ra);
-
-/* Counts one sampled allocation / free of `size` bytes at stack `id`. */
-void nprof__heap_note_alloc(uint32_t id, size_t size);
-void nprof__heap_note_free(uint32_t id, size_t size);
-
-/* Counts a sample that could not be recorded. */
-void nprof__heap_note_drop(void);
-
-#endif /* NPROF_HEAP_INT_H */
+#endif /* NPROF_HEAP_REGION_H */
