@@ -116,7 +116,11 @@ uint32_t nprof__heap_capture(const void *ra)
 			return id;
 	}
 	uintptr_t pcs[WALK], slots[WALK];
-	int n = nprof__unwind_here_slots(pcs, slots, WALK);
+	/* The slot walk (libunwind step by step) is slower than the plain
+	 * one, which has its own trace cache: only worth it to fill the
+	 * stack cache. */
+	int n = a0 != 0 && nprof__heap_thread_caching() ? nprof__unwind_here_slots(pcs, slots, WALK)
+							 : -1;
 	if (n < 0) {
 		/* No step API: the plain walk, uncached. */
 		n = nprof__unwind_here(pcs, WALK, 0);

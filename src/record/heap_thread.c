@@ -20,8 +20,10 @@
  *     counter shard each (heap.c adds to it without atomic read-modify-
  *     write instructions).
  *
- * A thread gets a state after WARMUP sampled operations (at the default
- * rate most threads never do: their few samples take the locked paths).
+ * A thread gets a state (about 40 KiB) once it makes WARMUP sampled
+ * operations within WINDOW_NS (at rate 1 at once; at the default rate a
+ * thread would have to allocate 32 MiB in 16 ms, so its few samples take
+ * the locked paths and libunwind, as cheap at that rate).
  * States live in the arena, in one push-only list, and are never freed:
  * a thread's state is given back at its exit by a pthread key destructor
  * (its slots flushed, owner cleared) and reused by a later thread. A
@@ -55,9 +57,10 @@
 
 #define NCLS NPROF_REGION_NCLS
 #define TC_CAP 32                   /* slots per class, at most */
-#define WARMUP 64                   /* sampled operations before a thread gets a state */
-#define SC_WAYS 64                  /* stack cache entries (direct-mapped) */
-#define SC_FRAMES (NPROF_MAX_FRAMES + 8)
+#define WARMUP 64                   /* sampled operations ... */
+#define WINDOW_NS 16000000          /* ... within this time: a thread gets a state */
+#define SC_WAYS 32                  /* stack cache entries (direct-mapped) */
+#define SC_FRAMES 48                /* deeper stacks are unwound every time */
 
 struct stack_ent {
 	uintptr_t ra, a0;           /* key: return address, and where it is stored */
@@ -88,6 +91,7 @@ static int key_ok;
 
 static NPROF_TLS struct heap_thread *tls_state;
 static NPROF_TLS uint32_t tls_ops;  /* sampled operations before a state */
+static NPROF_TLS uint64_t tls_window; /* when the last WARMUP operations began */
 static NPROF_TLS int tls_exited;    /* past the exit destructor */
 static NPROF_TLS int tls_claiming;  /* inside claim(): pthread_getattr_np allocates */
 
@@ -221,6 +225,17 @@ static struct heap_thread *state(void)
 		return t;
 	if (tls_exited || tls_claiming || ++tls_ops < WARMUP)
 		return NULL;
+	/* Only a thread that samples often gets a state (about 40 KiB): WARMUP
+	 * sampled operations within WINDOW_NS. At rate 1 that takes
+	 * microseconds; at the default rate it would take 32 MiB allocated in
+	 * 16 ms, so the occasional sampler keeps the locked paths and a
+	 * thousand threads do not cost 40 MB. */
+	uint64_t now = (uint64_t)nprof__mono_ns();
+	tls_ops = 0;
+	if (tls_window == 0 || now - tls_window > WINDOW_NS) {
+		tls_window = now;
+		return NULL;
+	}
 	int guard = nprof__guard, saved = errno;
 	nprof__guard = 1;
 	tls_claiming = 1;
@@ -288,6 +303,12 @@ int nprof__heap_thread_free(void *p, uint32_t *stack, size_t *size)
 	return 0;
 }
 
+int nprof__heap_thread_caching(void)
+{
+	struct heap_thread *t = tls_state;
+	return t != NULL && t->stack_hi != 0;
+}
+
 int nprof__heap_thread_shard(void)
 {
 	struct heap_thread *t = tls_state;
@@ -301,7 +322,7 @@ int nprof__heap_thread_shard(void)
 static struct stack_ent *ent_of(struct heap_thread *t, uintptr_t ra, uintptr_t a0)
 {
 	uint64_t h = (ra ^ (a0 * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
-	return &t->sc[h >> 58]; /* SC_WAYS = 64 */
+	return &t->sc[h >> 59]; /* SC_WAYS = 32 */
 }
 
 uint32_t nprof__heap_thread_stack_get(uintptr_t ra, uintptr_t a0)

@@ -28,6 +28,10 @@ int nprof__heap_thread_free(void *p, uint32_t *stack, size_t *size);
  * or -1: use the shared, atomic one. */
 int nprof__heap_thread_shard(void);
 
+/* Non-zero when the calling thread has a stack cache (else a capture
+ * should use the plain, faster walk: nothing would be remembered). */
+int nprof__heap_thread_caching(void);
+
 /*
  * The stack cache. `ra` is the return address the hook saw and `a0` the
  * address of the stack slot holding it. get: the interned stack id
