@@ -521,11 +521,15 @@ static void sampled_free(void *p)
 	uint32_t id;
 	size_t size;
 	int guard = nprof__guard;
-	nprof__guard = 1;
-	int rc = nprof__heap_thread_free(p, &id, &size);
-	nprof__guard = guard;
+	/* Nested inside nprof's own work on this thread (a signal handler
+	 * freeing, or one of nprof's threads): the thread's slot cache and
+	 * counter shard may be mid-update, so the locked path and the shared
+	 * counters (heap.c reads the guard's depth). */
+	nprof__guard = guard + 1;
+	int rc = guard ? nprof__region_free(p, &id, &size) : nprof__heap_thread_free(p, &id, &size);
 	if (rc == 0 && id != OWN_STACK)
 		nprof__heap_note_free(id, size);
+	nprof__guard = guard;
 	errno = saved;
 }
 

@@ -156,7 +156,9 @@ uint32_t nprof__heap_capture(const void *ra)
  * is stored last, with release (stackcounts.c's pairing). */
 static void count(uint32_t id, int which, size_t size)
 {
-	int s = nprof__heap_thread_shard();
+	/* Guard deeper than the hook's own: nested in nprof's work on this
+	 * thread (malloc_hooks.c), whose own shard update may be half done. */
+	int s = nprof__guard == 1 ? nprof__heap_thread_shard() : -1;
 	struct nprof_counts *b;
 	if (s >= 0 && (b = nprof__stackcounts_at(&shards[s], id, 1)) != NULL) {
 		_Atomic int64_t *c = &b->v[which], *by = &b->v[which + 1];
