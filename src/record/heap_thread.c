@@ -59,8 +59,10 @@
 #define TC_CAP 32                   /* slots per class, at most */
 #define WARMUP 64                   /* sampled operations ... */
 #define WINDOW_NS 16000000          /* ... within this time: a thread gets a state */
-#define SC_WAYS 32                  /* stack cache entries (direct-mapped) */
+#define SC_WAYS 32                  /* stack cache entries (16 sets of 2) */
 #define SC_FRAMES 48                /* deeper stacks are unwound every time */
+#define WALK_COST 16                /* hits that pay for one slot walk */
+#define CREDIT_MAX (64 * WALK_COST)
 
 struct stack_ent {
 	uintptr_t ra, a0;           /* key: return address, and where it is stored */
@@ -76,6 +78,8 @@ struct heap_thread {
 	int index;                  /* in order of making: counter shard when small */
 	uintptr_t stack_lo, stack_hi; /* the owner's stack; 0, 0: unknown */
 	struct stack_ent *sc;       /* SC_WAYS entries, or NULL */
+	uint8_t victim[SC_WAYS / 2]; /* per set: the way to replace next */
+	uint32_t credit;            /* slot walks allowed, in hits (see below) */
 	uint16_t n[NCLS];
 	struct cached {
 		void *p;
@@ -211,6 +215,7 @@ static struct heap_thread *claim(void)
 		while (!atomic_compare_exchange_weak(&states, &head, t));
 	}
 	t->pid = pid;
+	t->credit = CREDIT_MAX;
 	stack_bounds(t);
 	pthread_setspecific(exit_key, t);
 	tls_state = t;
@@ -303,10 +308,21 @@ int nprof__heap_thread_free(void *p, uint32_t *stack, size_t *size)
 	return 0;
 }
 
+/*
+ * A walk that records slots steps libunwind frame by frame without its
+ * trace cache: tens of microseconds, against one or two for the plain
+ * walk. It pays off only when the stack then hits. A thread whose
+ * allocation sites outnumber the cache would miss every time, so the
+ * slot walks are paid for by hits: each hit earns one credit, a slot walk
+ * costs WALK_COST, and without credit a miss takes the plain walk.
+ */
 int nprof__heap_thread_caching(void)
 {
 	struct heap_thread *t = tls_state;
-	return t != NULL && t->stack_hi != 0;
+	if (t == NULL || t->stack_hi == 0 || t->credit < WALK_COST)
+		return 0;
+	t->credit -= WALK_COST;
+	return 1;
 }
 
 int nprof__heap_thread_shard(void)
@@ -319,10 +335,14 @@ int nprof__heap_thread_shard(void)
 /* the stack cache                                                   */
 /* ---------------------------------------------------------------- */
 
-static struct stack_ent *ent_of(struct heap_thread *t, uintptr_t ra, uintptr_t a0)
+/* The set of (ra, a0): two ways, so that two hot call sites whose keys
+ * collide (which depends on where ASLR put things) do not evict each
+ * other on every call. */
+static struct stack_ent *set_of(struct heap_thread *t, uintptr_t ra, uintptr_t a0, unsigned *set)
 {
 	uint64_t h = (ra ^ (a0 * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
-	return &t->sc[h >> 59]; /* SC_WAYS = 32 */
+	*set = (unsigned)(h >> 60); /* SC_WAYS / 2 = 16 sets */
+	return &t->sc[*set * 2];
 }
 
 uint32_t nprof__heap_thread_stack_get(uintptr_t ra, uintptr_t a0)
@@ -330,13 +350,20 @@ uint32_t nprof__heap_thread_stack_get(uintptr_t ra, uintptr_t a0)
 	struct heap_thread *t = tls_state;
 	if (t == NULL || t->sc == NULL || a0 - t->stack_lo >= t->stack_hi - t->stack_lo)
 		return 0;
-	const struct stack_ent *e = ent_of(t, ra, a0);
-	if (e->ra != ra || e->a0 != a0 || e->id == 0)
-		return 0;
-	for (uint32_t i = 0; i < e->n; i++)
-		if (*(const volatile uintptr_t *)(a0 + e->off[i]) != e->val[i])
-			return 0;
-	return e->id;
+	unsigned set;
+	const struct stack_ent *e = set_of(t, ra, a0, &set);
+	for (int w = 0; w < 2; w++, e++) {
+		if (e->ra != ra || e->a0 != a0 || e->id == 0)
+			continue;
+		for (uint32_t i = 0; i < e->n; i++)
+			if (*(const volatile uintptr_t *)(a0 + e->off[i]) != e->val[i])
+				return 0;
+		t->victim[set] = (uint8_t)!w; /* keep the way just used */
+		if (t->credit < CREDIT_MAX)
+			t->credit++;
+		return e->id;
+	}
+	return 0;
 }
 
 void nprof__heap_thread_stack_put(uintptr_t ra, uintptr_t a0, uint32_t id, const uintptr_t *slots,
@@ -353,7 +380,22 @@ void nprof__heap_thread_stack_put(uintptr_t ra, uintptr_t a0, uint32_t id, const
 			return;
 	if (t->sc == NULL && (t->sc = nprof__arena_alloc(sizeof *t->sc * SC_WAYS)) == NULL)
 		return;
-	struct stack_ent *e = ent_of(t, ra, a0);
+	unsigned set;
+	struct stack_ent *s0 = set_of(t, ra, a0, &set);
+	/* The way holding this key, else an empty one, else the victim. */
+	int w;
+	if (s0[0].ra == ra && s0[0].a0 == a0)
+		w = 0;
+	else if (s0[1].ra == ra && s0[1].a0 == a0)
+		w = 1;
+	else if (s0[0].id == 0)
+		w = 0;
+	else if (s0[1].id == 0)
+		w = 1;
+	else
+		w = t->victim[set];
+	t->victim[set] = (uint8_t)!w;
+	struct stack_ent *e = &s0[w];
 	e->id = 0;
 	e->ra = ra;
 	e->a0 = a0;

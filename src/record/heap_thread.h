@@ -28,8 +28,9 @@ int nprof__heap_thread_free(void *p, uint32_t *stack, size_t *size);
  * or -1: use the shared, atomic one. */
 int nprof__heap_thread_shard(void);
 
-/* Non-zero when the calling thread has a stack cache (else a capture
- * should use the plain, faster walk: nothing would be remembered). */
+/* Non-zero when a capture that missed should walk the stack recording
+ * slots, to fill the stack cache; 0: the plain, faster walk (no cache,
+ * or recent misses outnumber hits). */
 int nprof__heap_thread_caching(void);
 
 /*
