@@ -101,6 +101,7 @@ struct span {
 	uint32_t nunits;
 	uint8_t kind;
 	uint8_t cls;
+	uint8_t arena;                   /* slabs: whose partial list (NARENA) */
 	uint8_t dirty;                   /* free run: pages may be non-zero */
 	uint32_t next, prev;             /* bin or partial-slab list; NONE ends */
 	/* slabs */
@@ -142,7 +143,11 @@ static uint8_t class_of16[SMALL_MAX / 16 + 1];  /* (size + 15) / 16 -> class, ma
  * never freed or moved, so free() of a sampled small block finds its slot
  * without region_lock. */
 static struct nprof_region_unit **unit_dir;
-static uint32_t partial[NCLS];           /* slabs with a free slot */
+/* Slabs with a free slot, per class and per arena: threads with slot
+ * caches take from the arena of their state's number, so two threads'
+ * blocks (and their record words) do not share slabs and cache lines. */
+#define NARENA NPROF_REGION_NARENA
+static uint32_t partial[NARENA][NCLS];
 
 static char *unit_addr(uint32_t u)
 {
@@ -157,8 +162,9 @@ static void init_classes(void)
 	for (uint32_t p = 128; p < SMALL_MAX; p *= 2)
 		for (uint32_t k = 5; k <= 8; k++)
 			class_size[c++] = p * k / 4;
-	for (int i = 0; i < NCLS; i++)
-		partial[i] = NONE;
+	for (int a = 0; a < NARENA; a++)
+		for (int i = 0; i < NCLS; i++)
+			partial[a][i] = NONE;
 	for (uint32_t k = 0, c2 = 0; k <= SMALL_MAX / 16; k++) {
 		while (class_size[c2] < k * 16)
 			c2++;
@@ -521,7 +527,7 @@ static struct nprof_region_unit *unit_info(uint32_t u)
 	return &d[u % CHUNK_UNITS];
 }
 
-static uint32_t new_slab(int c)
+static uint32_t new_slab(int c, int a)
 {
 	uint32_t n = slab_units(c);
 	uint32_t nslots = (uint32_t)(((size_t)n << UNIT_SHIFT) / class_size[c]);
@@ -559,16 +565,17 @@ static uint32_t new_slab(int c)
 	s->nslots = nslots;
 	s->used = s->bump = s->free_head = 0;
 	s->meta = meta;
-	list_push(&partial[c], u);
+	s->arena = (uint8_t)a;
+	list_push(&partial[a][c], u);
 	return u;
 }
 
 /* A free slot of class c, counted used, its meta word left 0; NULL when
  * no slab can be made. region_lock held. */
-static char *slot_take(int c)
+static char *slot_take(int c, int a)
 {
-	uint32_t u = partial[c];
-	if (u == NONE && (u = new_slab(c)) == NONE)
+	uint32_t u = partial[a][c];
+	if (u == NONE && (u = new_slab(c, a)) == NONE)
 		return NULL;
 	struct span *s = &spans[u];
 	uint32_t slot;
@@ -579,7 +586,7 @@ static char *slot_take(int c)
 		slot = s->bump++;
 	}
 	if (++s->used == s->nslots)
-		list_remove(&partial[c], u);
+		list_remove(&partial[a][c], u);
 	return unit_addr(u) + (size_t)slot * class_size[c];
 }
 
@@ -594,11 +601,11 @@ static void slot_give(uint32_t u, uint32_t slot)
 	*(uint32_t *)p = s->free_head;
 	s->free_head = slot + 1;
 	if (s->used-- == s->nslots)
-		list_push(&partial[s->cls], u);
+		list_push(&partial[s->arena][s->cls], u);
 	/* An empty slab goes back to the runs unless it is its class's
 	 * only one, which would just be made again by the next sample. */
-	if (s->used == 0 && (partial[s->cls] != u || s->next != NONE)) {
-		list_remove(&partial[s->cls], u);
+	if (s->used == 0 && (partial[s->arena][s->cls] != u || s->next != NONE)) {
+		list_remove(&partial[s->arena][s->cls], u);
 		for (uint32_t i = 0; i < s->nunits; i++)
 			__atomic_store_n(&unit_dir[(u + i) / CHUNK_UNITS][(u + i) % CHUNK_UNITS].base, 0,
 					 __ATOMIC_RELAXED);
@@ -610,7 +617,7 @@ static void slot_give(uint32_t u, uint32_t slot)
 
 static void *small_alloc(size_t size, int c, int zero, uint32_t stack)
 {
-	char *p = slot_take(c);
+	char *p = slot_take(c, 0);
 	if (p == NULL)
 		return NULL;
 	int cls;
@@ -675,11 +682,11 @@ void *nprof__region_alloc(size_t size, size_t align, int zero, uint32_t stack)
 	return p;
 }
 
-int nprof__region_take(int c, void **out, int max)
+int nprof__region_take(int c, int arena, void **out, int max)
 {
 	int n = 0;
 	pthread_mutex_lock(&region_lock);
-	while (n < max && (out[n] = slot_take(c)) != NULL)
+	while (n < max && (out[n] = slot_take(c, arena % NARENA)) != NULL)
 		n++;
 	pthread_mutex_unlock(&region_lock);
 	return n;

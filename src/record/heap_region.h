@@ -68,6 +68,8 @@ int nprof__region_free(void *p, uint32_t *stack, size_t *size);
 /* ---- the lock-free small-block path (heap_thread.c's caches) ---- */
 
 #define NPROF_REGION_NCLS 40
+/* Slabs are kept apart per arena (0..NARENA-1; the locked path uses 0). */
+#define NPROF_REGION_NARENA 4
 
 /* What a unit of a slab tells a lock-free lookup (heap_region.c). */
 struct nprof_region_unit {
@@ -82,9 +84,10 @@ struct nprof_region_unit {
 int nprof__region_class(size_t size, size_t align);
 size_t nprof__region_class_size(int c);
 
-/* Up to `max` free slots of class c into out[], counted used but not yet
+/* Up to `max` free slots of class c, from slabs of `arena` (taken modulo
+ * NPROF_REGION_NARENA), into out[], counted used but not yet
  * recorded; returns how many. Takes region_lock once. */
-int nprof__region_take(int c, void **out, int max);
+int nprof__region_take(int c, int arena, void **out, int max);
 
 /* Gives back `n` slots taken and no longer recorded. Takes region_lock once. */
 void nprof__region_give(void *const *ps, int n);

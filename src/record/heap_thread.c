@@ -261,7 +261,9 @@ void *nprof__heap_thread_alloc(size_t size, size_t align, int zero, uint32_t sta
 		return NULL;
 	if (t->n[c] == 0) {
 		void *ps[TC_CAP];
-		int got = nprof__region_take(c, ps, cap_of(c) / 2);
+		/* Arena 0 is the locked path's: states use the others. */
+		int got = nprof__region_take(c, 1 + t->index % (NPROF_REGION_NARENA - 1), ps,
+					     cap_of(c) / 2);
 		for (int i = 0; i < got; i++) {
 			int cls;
 			t->slot[c][i].p = ps[i];
