@@ -55,6 +55,10 @@
  *     arrays of 32 per 2 MiB chunk that are never moved or freed: with it,
  *     a free of a small block finds its slot without the lock.
  *
+ *   - Partial slabs are listed per class and per arena: a thread's slot
+ *     cache refills from its own arena's slabs (heap_thread.c), so the
+ *     blocks of two threads do not share cache lines.
+ *
  * Locking: one mutex, region_lock, guards runs, bins and the slabs' free
  * lists. The hot paths of rate 1 do not take it: a thread's slot cache
  * (heap_thread.c) takes slots in batches (nprof__region_take) and gives
