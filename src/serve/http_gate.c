@@ -35,9 +35,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,7 +76,11 @@ struct gate_peer {
 struct nprof_gate {
 	struct listener *l;
 	pthread_t thread;
-	int running, wake_fd;
+	int running;
+	/* Set by nprof__gate_stop before it shuts the listening socket down;
+	 * that wakes the thread's poll (POLLHUP), so stopping needs no
+	 * descriptor of its own. */
+	atomic_int stop;
 	/* accept() failing for want of descriptors or memory (EMFILE, ...)
 	 * leaves the connection queued and the socket readable: the listening
 	 * socket is not watched until then, rather than spinning. */
@@ -89,8 +93,8 @@ struct nprof_gate {
 };
 
 static struct nprof_gate gates[2] = {
-	{ .wake_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER },
-	{ .wake_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER },
+	{ .mu = PTHREAD_MUTEX_INITIALIZER },
+	{ .mu = PTHREAD_MUTEX_INITIALIZER },
 };
 
 static int64_t now_ms(void)
@@ -422,17 +426,15 @@ static void accept_all(struct nprof_gate *g)
 static void *gate_main(void *arg)
 {
 	struct nprof_gate *g = arg;
-	struct pollfd pfd[2 + GATE_PENDING + GATE_DRAINING];
-	int idx[2 + GATE_PENDING + GATE_DRAINING];
+	struct pollfd pfd[1 + GATE_PENDING + GATE_DRAINING];
+	int idx[1 + GATE_PENDING + GATE_DRAINING];
 
 	nprof__guard = 1;
-	for (;;) {
+	while (!atomic_load(&g->stop)) {
 		int64_t now = now_ms(), next = now + 1000;
 		int n = 0;
 
-		pfd[n].fd = g->wake_fd;
-		pfd[n].events = POLLIN;
-		idx[n++] = -1;
+		/* POLLHUP (always reported) is also how stop wakes us. */
 		pfd[n].fd = g->l->fd;
 		pfd[n].events = now >= g->accept_pause_ms ? POLLIN : 0;
 		if (now < g->accept_pause_ms && g->accept_pause_ms < next)
@@ -469,11 +471,11 @@ static void *gate_main(void *arg)
 
 		if (r < 0 && errno != EINTR)
 			break;
+		if (atomic_load(&g->stop))
+			break;
 		if (r <= 0)
 			continue;
-		if (pfd[0].revents)
-			break; /* stop */
-		for (int k = 2; k < n; k++) {
+		for (int k = 1; k < n; k++) {
 			struct gate_conn *c = &g->conns[idx[k]];
 
 			if (!pfd[k].revents || c->state == SLOT_FREE)
@@ -483,9 +485,9 @@ static void *gate_main(void *arg)
 			else
 				conn_drain(c);
 		}
-		if (pfd[1].revents & POLLIN)
+		if (pfd[0].revents & POLLIN)
 			accept_all(g);
-		else if (pfd[1].revents & (POLLERR | POLLNVAL))
+		else if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
 			break; /* the listening socket is gone: serve no more */
 	}
 	return NULL;
@@ -512,18 +514,11 @@ int nprof__gate_start(struct listener *l)
 		if (fl >= 0)
 			fcntl(l->fd, F_SETFL, fl | O_NONBLOCK);
 	}
-	g->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (g->wake_fd < 0) {
-		rc = -errno;
-		nprof__log("HTTP: eventfd: %s; listener off", strerror(errno));
-		return rc;
-	}
+	atomic_store(&g->stop, 0);
 	rc = pthread_create(&g->thread, NULL, gate_main, g);
 	if (rc != 0) {
 		nprof__log("HTTP: cannot start the accept thread: %s; listener off",
 			   strerror(rc));
-		close(g->wake_fd);
-		g->wake_fd = -1;
 		return -rc;
 	}
 	g->running = 1;
@@ -536,20 +531,22 @@ static void gate_close_all(struct nprof_gate *g)
 	for (int i = 0; i < GATE_PENDING + GATE_DRAINING; i++)
 		if (g->conns[i].state != SLOT_FREE)
 			conn_close(&g->conns[i]);
-	if (g->wake_fd >= 0)
-		close(g->wake_fd);
-	g->wake_fd = -1;
 	g->running = 0;
 }
 
 void nprof__gate_stop(struct listener *l)
 {
 	struct nprof_gate *g = l->gate;
-	uint64_t one = 1;
 
 	if (g == NULL || !g->running)
 		return;
-	if (write(g->wake_fd, &one, sizeof(one)) < 0)
+	/* Shutting a listening socket down wakes every poll on it with
+	 * POLLHUP (Linux, TCP and unix alike) and queues no new connection;
+	 * the gate sees `stop` and returns. The socket itself is closed by
+	 * the caller. Connections still queued in the backlog are reset, as
+	 * closing would. */
+	atomic_store(&g->stop, 1);
+	if (shutdown(l->fd, SHUT_RDWR) < 0)
 		nprof__log("HTTP: cannot wake the accept thread: %s", strerror(errno));
 	pthread_join(g->thread, NULL);
 	gate_close_all(g);
