@@ -77,6 +77,7 @@ struct nprof_gate {
 	struct listener *l;
 	pthread_t thread;
 	int running;
+	int gen;                          /* nprof__fd_own_gen() at start */
 	/* Set by nprof__gate_stop before it shuts the listening socket down;
 	 * that wakes the thread's poll (POLLHUP), so stopping needs no
 	 * descriptor of its own. */
@@ -434,6 +435,14 @@ static void *gate_main(void *arg)
 		int64_t now = now_ms(), next = now + 1000;
 		int n = 0;
 
+		/* The program closed our descriptors behind libc's back
+		 * (record/fd_own.c): none of the numbers below is ours any more,
+		 * and a new server may be starting. Touch nothing; return. The
+		 * poll below wakes at least once a second, so this is seen
+		 * before the new server starts (http.c waits longer than that). */
+		if (nprof__fd_own_lost() || nprof__fd_own_gen() != g->gen)
+			return NULL;
+
 		/* POLLHUP (always reported) is also how stop wakes us. */
 		pfd[n].fd = g->l->fd;
 		pfd[n].events = now >= g->accept_pause_ms ? POLLIN : 0;
@@ -471,7 +480,7 @@ static void *gate_main(void *arg)
 
 		if (r < 0 && errno != EINTR)
 			break;
-		if (atomic_load(&g->stop))
+		if (atomic_load(&g->stop) || nprof__fd_own_lost())
 			break;
 		if (r <= 0)
 			continue;
@@ -515,6 +524,7 @@ int nprof__gate_start(struct listener *l)
 			fcntl(l->fd, F_SETFL, fl | O_NONBLOCK);
 	}
 	atomic_store(&g->stop, 0);
+	g->gen = nprof__fd_own_gen();
 	rc = pthread_create(&g->thread, NULL, gate_main, g);
 	if (rc != 0) {
 		nprof__log("HTTP: cannot start the accept thread: %s; listener off",
@@ -562,5 +572,24 @@ void nprof__gate_forget(struct listener *l)
 	gate_close_all(g);
 	g->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	g->active = 0;
+	l->gate = NULL;
+}
+
+void nprof__gate_abandon(struct listener *l)
+{
+	struct nprof_gate *g = l->gate;
+
+	if (g == NULL)
+		return;
+	/* Its thread has returned or is parked in poll for good (it saw the
+	 * loss); it is never joined. The descriptors in its table are not
+	 * ours any more: forgotten, never closed. */
+	if (g->running)
+		pthread_detach(g->thread);
+	for (int i = 0; i < GATE_PENDING + GATE_DRAINING; i++) {
+		g->conns[i].fd = -1;
+		g->conns[i].state = SLOT_FREE;
+	}
+	g->running = 0;
 	l->gate = NULL;
 }
