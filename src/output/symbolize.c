@@ -58,9 +58,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
 #include "modindex.h"
 #include "procmaps.h"
+#include "stacks.h"
+#include "symbolize.h"
 
 /* Deepest inline chain kept for one address. */
 #define SYM_MAX_INLINE 32

@@ -35,7 +35,8 @@
  *
  * Signals: nothing here runs in a signal handler. Lock-free.
  */
-#include "nprof_int.h"
+#include "base.h"
+#include "fd.h"
 
 #include <errno.h>
 #include <fcntl.h>
