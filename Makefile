@@ -192,7 +192,7 @@ $(BUILD)/tests/programs/static_%: tests/programs/static_%.c $(UNIT_LIB)
 # CLI against programs that preload the plain library (built first in
 # build/, named by NPROF_LIB), and the linked programs whose tests need no
 # libc hook. Preloading into a sanitized process is refused by its runtime.
-SAN_TESTS := tests/unit/ cli_ cpu_linked socket_cmdline out_dir
+SAN_TESTS := tests/unit/ cli_ cpu_linked linked_http socket_cmdline out_dir
 ifneq ($(SANITIZER),)
 check: all $(UT_BINS)
 	@$(MAKE) --no-print-directory SANITIZER= BUILD=build all
