@@ -962,7 +962,9 @@ static void *restart_main(void *arg)
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&lock);
-	if (!started || stopping) {
+	/* Stopped meanwhile, or started afresh (nprof_stop, nprof_start):
+	 * nothing to restart. */
+	if (!started || stopping || !nprof__fd_own_lost()) {
 		pthread_mutex_unlock(&lock);
 		return NULL;
 	}
@@ -1027,6 +1029,7 @@ int nprof__http_start(void)
 		return -EALREADY;
 	}
 	nprof__fd_own_on_lost(http_lost);
+	nprof__fd_own_restarted(); /* a loss before a stop is over */
 	nprof__block_signals(&old);
 	memset(&lsn_tcp.addr, 0, sizeof(lsn_tcp.addr));
 	rc = serve_listeners(0);
