@@ -55,6 +55,7 @@ struct nprof_config {
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
 	int no_sample_running;  /* NPROF_SAMPLE_RUNNING=0: never signal a thread */
+	int no_parallel_dump;   /* NPROF_DUMP_PARALLEL=0: dumps read /proc on one thread */
 	int follow_fork;        /* NPROF_FOLLOW_FORK: 1 (default) = forked workers start their own */
 	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
 	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */
@@ -800,6 +801,7 @@ struct nprof_thread_set {
 	size_t torn;
 	size_t internal;           /* nprof's own threads, not listed */
 	int unwinder_missing;
+	int readers;               /* threads that read /proc (1, or more in parallel) */
 	int64_t time_ns;           /* CLOCK_MONOTONIC when the dump started */
 	int64_t elapsed_ns;
 };

@@ -60,6 +60,11 @@ struct nprof_tent {
 	_Atomic int reason;         /* enum nprof_wait_reason */
 	_Atomic int64_t since_ns;   /* CLOCK_MONOTONIC when the wait began */
 	_Atomic uintptr_t obj;      /* the mutex, condvar, ... waited on */
+	/* Where the override was called from, so that a dump unwinds the
+	 * waiting thread from its caller without reading /proc's syscall
+	 * file: the caller's stack pointer after the call returns (the
+	 * override's CFA) and the return address. 0 when not waiting. */
+	_Atomic uintptr_t wait_sp, wait_pc;
 	struct nprof_tent *next, *prev;   /* live list or free list; reg lock */
 };
 
@@ -99,12 +104,14 @@ struct nprof_wait {
 	int prev_reason;
 	int64_t prev_since;
 	uintptr_t prev_obj;
+	uintptr_t prev_sp, prev_pc;
 	int reason;
 	int64_t start_ns;
 	uintptr_t obj;
 };
 
-static inline void nprof__tent_set(struct nprof_tent *t, int reason, int64_t since, uintptr_t obj)
+static inline void nprof__tent_set(struct nprof_tent *t, int reason, int64_t since, uintptr_t obj,
+				   uintptr_t sp, uintptr_t pc)
 {
 	unsigned s = atomic_load_explicit(&t->seq, memory_order_relaxed);
 	atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
@@ -112,10 +119,21 @@ static inline void nprof__tent_set(struct nprof_tent *t, int reason, int64_t sin
 	atomic_store_explicit(&t->reason, reason, memory_order_relaxed);
 	atomic_store_explicit(&t->since_ns, since, memory_order_relaxed);
 	atomic_store_explicit(&t->obj, obj, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_sp, sp, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_pc, pc, memory_order_relaxed);
 	atomic_store_explicit(&t->seq, s + 2, memory_order_release);
 }
 
-static inline void nprof__wait_begin(struct nprof_wait *w, int reason, const void *obj)
+/*
+ * Always inlined into the override, so that the frame and return address
+ * below are the override's: its caller resumes at the return address with
+ * its stack pointer at the override's CFA, which is the frame address + 16
+ * (nprof is built with frame pointers, and __builtin_frame_address makes
+ * the override keep one in any case). Frames from there outwards stay
+ * intact while the wait's sequence number does not change.
+ */
+__attribute__((always_inline)) static inline void nprof__wait_begin(struct nprof_wait *w,
+								   int reason, const void *obj)
 {
 	w->t = nprof__threads_self();
 	if (w->t == NULL)
@@ -123,10 +141,14 @@ static inline void nprof__wait_begin(struct nprof_wait *w, int reason, const voi
 	w->prev_reason = atomic_load_explicit(&w->t->reason, memory_order_relaxed);
 	w->prev_since = atomic_load_explicit(&w->t->since_ns, memory_order_relaxed);
 	w->prev_obj = atomic_load_explicit(&w->t->obj, memory_order_relaxed);
+	w->prev_sp = atomic_load_explicit(&w->t->wait_sp, memory_order_relaxed);
+	w->prev_pc = atomic_load_explicit(&w->t->wait_pc, memory_order_relaxed);
 	w->reason = reason;
 	w->obj = (uintptr_t)obj;
 	w->start_ns = nprof__mono_ns();
-	nprof__tent_set(w->t, reason, w->start_ns, w->obj);
+	nprof__tent_set(w->t, reason, w->start_ns, w->obj,
+			(uintptr_t)__builtin_frame_address(0) + 16,
+			(uintptr_t)__builtin_return_address(0));
 }
 
 static inline void nprof__wait_end(struct nprof_wait *w)
@@ -135,7 +157,7 @@ static inline void nprof__wait_end(struct nprof_wait *w)
 		return;
 	/* The block profile samples the finished wait in sync_hooks.c's
 	 * wait_done(), which calls this; here the previous reason returns. */
-	nprof__tent_set(w->t, w->prev_reason, w->prev_since, w->prev_obj);
+	nprof__tent_set(w->t, w->prev_reason, w->prev_since, w->prev_obj, w->prev_sp, w->prev_pc);
 }
 
 /* ------------------------------------------------------------------ */
