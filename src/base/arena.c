@@ -199,6 +199,31 @@ void *nprof__arena_realloc(void *p, size_t size)
 	size_t cap = block_capacity(h);
 	if (size <= cap)
 		return p;
+	if (h->cls == BIG_CLASS && size <= ((size_t)1 << 40)) {
+		/* A mapping grows by mremap: its pages move with the page
+		 * tables, nothing is copied and nothing already touched faults
+		 * again (growing vectors of a 50,000-stack profile copied
+		 * 14 MB into fresh pages, a fifth of the encoding's time). The
+		 * block stays charged to the budget it was allocated from. */
+		int saved = errno;
+		size_t maplen = (size + HDR + 4095) & ~(size_t)4095;
+		size_t oldlen = h->maplen;
+		atomic_size_t *used = h->pool ? &serve_used : &arena_used;
+		size_t bound = h->pool ? serve_bound() : arena_bound;
+		if (atomic_load_explicit(used, memory_order_relaxed) + (maplen - oldlen) > bound) {
+			errno = saved;
+			return NULL;
+		}
+		void *n = mremap(h, oldlen, maplen, MREMAP_MAYMOVE);
+		if (n != MAP_FAILED) {
+			h = n;
+			h->maplen = maplen;
+			atomic_fetch_add_explicit(used, maplen - oldlen, memory_order_relaxed);
+			errno = saved;
+			return (char *)h + HDR;
+		}
+		errno = saved;
+	}
 	void *n = nprof__arena_alloc(size);
 	if (n == NULL)
 		return NULL;

@@ -1,7 +1,9 @@
 /*
  * test_buf.c - struct nprof_buf: appends, printf growth, HTML escaping,
  * take/free, and the out-of-memory contract (failed is sticky, nothing is
- * silently truncated), the last by lowering the arena's bound.
+ * silently truncated), the last by lowering the arena's bound; and the
+ * arena's realloc of a big block (grown in place by mremap): contents
+ * kept, growth zeroed, bytes accounted, the bound honoured.
  */
 #include <errno.h>
 #include <string.h>
@@ -106,8 +108,43 @@ static void test_out_of_memory(void)
 	nprof__buf_free(&b);
 }
 
+static void test_big_realloc(void)
+{
+	size_t used0 = nprof__arena_used();
+	size_t n = 300 * 1024;
+	unsigned char *p = nprof__arena_alloc(n);
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7);
+	size_t used1 = nprof__arena_used();
+	CHECK(used1 >= used0 + n);
+	unsigned char *q = nprof__arena_realloc(p, 5 * n);
+	CHECK(q != NULL);
+	if (q == NULL)
+		return;
+	int kept = 1, zero = 1;
+	for (size_t i = 0; i < n; i++)
+		kept &= q[i] == (unsigned char)(i * 7);
+	for (size_t i = n; i < 5 * n; i++)
+		zero &= q[i] == 0;
+	CHECK(kept);
+	CHECK(zero);
+	CHECK(nprof__arena_used() >= used1 + 4 * n && nprof__arena_used() <= used1 + 4 * n + 8192);
+	/* Past the bound the realloc fails and the block stays as it was. */
+	size_t old = nprof__arena_limit();
+	nprof__arena_set_limit(nprof__arena_used());
+	CHECK(nprof__arena_realloc(q, 20 * n) == NULL);
+	CHECK(q[n - 1] == (unsigned char)((n - 1) * 7));
+	nprof__arena_set_limit(old);
+	nprof__arena_free(q);
+	CHECK(nprof__arena_used() == used0);
+}
+
 int main(void)
 {
+	test_big_realloc();
 	test_append();
 	test_printf_growth();
 	test_html();
