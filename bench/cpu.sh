@@ -3,7 +3,8 @@
 # run alone, under nprof with a profile being taken for its whole run, and
 # under gperftools' CPUPROFILE at the same frequency. Runs alternate
 # (A B C A B C ...) so drift hits all alike; medians are compared.
-# Prints a markdown table; never fails for being slow.
+# Prints a markdown table and saves it as bench/results/cpu.md; never
+# fails for being slow.
 set -u
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -40,13 +41,16 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 base=$(echo "${times[plain]}" | median)
-echo "| CPU profiling at 100 Hz (2 threads, fixed work) | median s | × no profiler |"
-echo "| --- | --- | --- |"
-for k in $kinds; do
-	m=$(echo "${times[$k]}" | median)
-	case $k in plain) label="no profiler" ;; nprof_on) label="nprof, profile running" ;; gperf) label="gperftools CPUPROFILE" ;; esac
-	printf '| %s | %.3f | %.3f |\n' "$label" "$m" "$(echo "$m / $base" | bc -l)"
-done
-if [ -z "$profiler" ]; then
-	echo "| gperftools CPUPROFILE | not installed | - |"
-fi
+mkdir -p bench/results
+{
+	echo "| CPU profiling at 100 Hz (2 threads, fixed work) | median s | × no profiler |"
+	echo "| --- | --- | --- |"
+	for k in $kinds; do
+		m=$(echo "${times[$k]}" | median)
+		case $k in plain) label="no profiler" ;; nprof_on) label="nprof, profile running" ;; gperf) label="gperftools CPUPROFILE" ;; esac
+		printf '| %s | %.3f | %.3f |\n' "$label" "$m" "$(echo "$m / $base" | bc -l)"
+	done
+	if [ -z "$profiler" ]; then
+		echo "| gperftools CPUPROFILE | not installed | - |"
+	fi
+} | tee bench/results/cpu.md

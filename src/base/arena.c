@@ -6,8 +6,13 @@
  * the host preloads jemalloc or tcmalloc. So every table, sample and
  * response buffer of nprof comes from here.
  *
- * Shape: power-of-two size classes from 16 B to 64 KiB, each a free list
- * fed from 1 MiB slabs; larger blocks get their own mapping. Every block
+ * Shape: size classes from 16 B to 64 KiB, each a power of two or one and
+ * a half times one (16, 32, 48, 64, 96, 128, 192, ...: multiples of 16, so
+ * blocks carved one after another stay 16-byte aligned), each a free list
+ * fed from 1 MiB slabs; larger blocks get their own mapping (grown by
+ * mremap). The half steps cut the rounding waste from up to half a block
+ * to up to a third: an interned stack of 19 frames (184 bytes with the
+ * header) takes 192 bytes instead of 256. Every block
  * carries a 16-byte header with its class (or its mapping length), so free
  * needs no lookup. The bound (NPROF_ARENA_MB, default 512 MiB) counts bytes
  * handed out; past it allocations fail and the caller drops its sample and
@@ -35,9 +40,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define MIN_SHIFT 4                 /* 16 B */
 #define MAX_SHIFT 16                /* 64 KiB */
-#define NCLASSES (MAX_SHIFT - MIN_SHIFT + 1)
+#define NCLASSES 24
 #define SLAB_SIZE (1u << 20)
 #define HDR 16
 #define BIG_CLASS 0xffu
@@ -75,18 +79,25 @@ static void *map_anon(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* The block size of each class, header included. */
+static const uint32_t class_sz[NCLASSES] = {
+	16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+	3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, 65536,
+};
+
+/* The smallest class holding `total` bytes (at most 64 KiB). */
 static int class_of(size_t total)
 {
-	int shift = MIN_SHIFT;
-	while (((size_t)1 << shift) < total)
-		shift++;
-	return shift - MIN_SHIFT;
+	int c = 0;
+	while (class_sz[c] < total)
+		c++;
+	return c;
 }
 
 /* Carves one block of class `cls` from the current slab; lock held. */
 static void *carve(int cls)
 {
-	size_t sz = (size_t)1 << (cls + MIN_SHIFT);
+	size_t sz = class_sz[cls];
 	if (slab_cur == NULL || (size_t)(slab_end - slab_cur) < sz) {
 		/* The tail of the old slab is abandoned: at most 64 KiB. */
 		char *s = map_anon(SLAB_SIZE);
@@ -110,7 +121,7 @@ static int alloc_block(size_t size, void **out)
 		return -ENOMEM;
 	if (total <= ((size_t)1 << MAX_SHIFT)) {
 		int cls = class_of(total);
-		size_t sz = (size_t)1 << (cls + MIN_SHIFT);
+		size_t sz = class_sz[cls];
 		if (atomic_load_explicit(used, memory_order_relaxed) + sz > bound)
 			return -ENOMEM;
 		pthread_mutex_lock(&arena_lock);
@@ -159,7 +170,7 @@ static size_t block_capacity(const struct hdr *h)
 {
 	if (h->cls == BIG_CLASS)
 		return h->maplen - HDR;
-	return ((size_t)1 << (h->cls + MIN_SHIFT)) - HDR;
+	return (size_t)class_sz[h->cls] - HDR;
 }
 
 void nprof__arena_free(void *p)
@@ -185,7 +196,7 @@ void nprof__arena_free(void *p)
 		((struct free_block *)h)->next = free_lists[cls];
 		free_lists[cls] = (struct free_block *)h;
 		pthread_mutex_unlock(&arena_lock);
-		atomic_fetch_sub_explicit(used, (size_t)1 << (cls + MIN_SHIFT),
+		atomic_fetch_sub_explicit(used, (size_t)class_sz[cls],
 					  memory_order_relaxed);
 	}
 	errno = saved;

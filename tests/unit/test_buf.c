@@ -108,6 +108,23 @@ static void test_out_of_memory(void)
 	nprof__buf_free(&b);
 }
 
+/* Half-step size classes: 176 bytes (192 with the header) take a 192-byte
+ * block, not a 256-byte one; blocks stay 16-byte aligned. */
+static void test_size_classes(void)
+{
+	size_t used0 = nprof__arena_used();
+	void *a = nprof__arena_alloc(176), *b = nprof__arena_alloc(176);
+	CHECK(a != NULL && b != NULL);
+	CHECK(nprof__arena_used() - used0 == 2 * 192);
+	CHECK(((uintptr_t)a & 15) == 0 && ((uintptr_t)b & 15) == 0);
+	void *c = nprof__arena_alloc(177);
+	CHECK(nprof__arena_used() - used0 == 2 * 192 + 256);
+	nprof__arena_free(a);
+	nprof__arena_free(b);
+	nprof__arena_free(c);
+	CHECK(nprof__arena_used() == used0);
+}
+
 static void test_big_realloc(void)
 {
 	size_t used0 = nprof__arena_used();
@@ -144,6 +161,7 @@ static void test_big_realloc(void)
 
 int main(void)
 {
+	test_size_classes();
 	test_big_realloc();
 	test_append();
 	test_printf_growth();
