@@ -162,6 +162,10 @@ extern NPROF_TLS int nprof__arena_serving;
  * own 0 returns the thread to sampling. */
 void nprof__heap_thread_own(int own);
 size_t nprof__arena_limit(void);
+/* Freed big mappings kept for reuse (not counted as used). */
+size_t nprof__arena_cached(void);
+/* Gives the kept mappings back when none was used for idle_ns. */
+void nprof__arena_trim(int64_t idle_ns);
 /* Sets the bound (NPROF_ARENA_MB; tests use it to inject exhaustion). */
 void nprof__arena_set_limit(size_t bytes);
 

@@ -3,7 +3,8 @@
  * take/free, and the out-of-memory contract (failed is sticky, nothing is
  * silently truncated), the last by lowering the arena's bound; and the
  * arena's realloc of a big block (grown in place by mremap): contents
- * kept, growth zeroed, bytes accounted, the bound honoured.
+ * kept, growth zeroed, bytes accounted, the bound honoured; a freed big
+ * block kept for reuse.
  */
 #include <errno.h>
 #include <string.h>
@@ -125,6 +126,32 @@ static void test_size_classes(void)
 	CHECK(nprof__arena_used() == used0);
 }
 
+/* A freed big block is kept and handed out again zeroed; trim gives it
+ * back. */
+static void test_big_reuse(void)
+{
+	nprof__arena_trim(0);
+	CHECK(nprof__arena_cached() == 0);
+	size_t n = 1 << 20;
+	unsigned char *p = nprof__arena_alloc(n);
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	memset(p, 0xab, n);
+	nprof__arena_free(p);
+	CHECK(nprof__arena_cached() >= n);
+	unsigned char *q = nprof__arena_alloc(n - 4096);
+	CHECK(q == p);
+	int zero = 1;
+	for (size_t i = 0; q != NULL && i < n - 4096; i++)
+		zero &= q[i] == 0;
+	CHECK(zero);
+	CHECK(nprof__arena_cached() == 0);
+	nprof__arena_free(q);
+	nprof__arena_trim(0);
+	CHECK(nprof__arena_cached() == 0);
+}
+
 static void test_big_realloc(void)
 {
 	size_t used0 = nprof__arena_used();
@@ -162,6 +189,7 @@ static void test_big_realloc(void)
 int main(void)
 {
 	test_size_classes();
+	test_big_reuse();
 	test_big_realloc();
 	test_append();
 	test_printf_growth();
