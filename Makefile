@@ -209,7 +209,7 @@ endif
 FUZZ_SECONDS ?= 300
 FUZZ_SEED ?= 1
 $(BUILD)/fuzz/head_fuzz: tests/fuzz/head_fuzz.c src/serve/http_head.c src/serve/http_int.h \
-		src/base/nprof_int.h
+		$(LIB_HDRS)
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude $(LAYER_INC) \
 	  $(call pc_cflags,libmicrohttpd) -o $@ tests/fuzz/head_fuzz.c src/serve/http_head.c

@@ -13,7 +13,10 @@ docs/internals/README.md. Two kinds of use are checked:
     each undefined symbol that another object of the library defines
     (nm) is an arrow from this file to that one;
   - headers: every #include "x.h" of a file in src/LAYER/ is an arrow to
-    the folder holding x.h.
+    the folder holding x.h; and a header declares only what its own folder
+    defines (every nprof__name it declares is defined by an object of that
+    folder), so the headers split the way the code does and including a
+    header of a lower layer never hands a file a function of a higher one.
 
 An arrow into a higher layer, or sideways into another folder of the same
 rank, is an error. Calls to the libc functions nprof overrides (the
@@ -116,6 +119,25 @@ def main():
         out = subprocess.run(["nm", "-u", "--format=posix", obj],
                              check=True, capture_output=True, text=True).stdout
         needs[f] = {line.split()[0] for line in out.splitlines() if line.strip()}
+
+    # Each header's declarations belong to its folder.
+    for f, layer in sorted(files.items()):
+        if not f.endswith(".h"):
+            continue
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", "", open(os.path.join(src, f)).read(), flags=re.S)
+        # Drop brace-enclosed bodies (structs, static inline functions), so
+        # only top-level declarations are left: a call inside an inline
+        # helper declares nothing.
+        while True:
+            flat = re.sub(r"\{[^{}]*\}", ";", text)
+            if flat == text:
+                break
+            text = flat
+        for name in sorted(set(re.findall(r"\b(nprof__\w+)\s*(?:\(|\)\s*\(|\[|;)", text))):
+            to = defined.get(name)
+            if to is not None and files[to] != layer:
+                problems.append(f"src/{f}: declares {name} of src/{to} "
+                                f"(a header declares only what src/{layer}/ defines)")
 
     arrows = {}     # file -> {file: [symbols]}
     for f, syms in sorted(needs.items()):

@@ -27,11 +27,19 @@
  * with the hook guard raised: nprof's memory comes from the arena, the
  * scan's tables from mmap. Not async-signal-safe.
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "api.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
 #include "fd_int.h"
-#include "reach.h"
+#include "heap.h"
+#include "heap_region.h"
 #include "nprof.h"
+#include "procmaps.h"
+#include "reach.h"
+#include "stacks.h"
+#include "symbolize.h"
+#include "threads.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

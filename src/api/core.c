@@ -23,10 +23,24 @@
  * Locking: start/stop are serialised by life_lock. nprof__cfg is written
  * only during start, before any thread of nprof exists.
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "api.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "cpu.h"
+#include "fd.h"
+#include "heap.h"
+#include "hooks.h"
+#include "leaks.h"
 #include "nprof.h"
+#include "profile.h"
+#include "routes.h"
+#include "serve.h"
+#include "stacks.h"
+#include "symbolize.h"
+#include "threads.h"
 #include "threads_int.h"
+#include "threads_report.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -32,7 +32,8 @@
  * prepared in advance. fork: nprof__arena_prefork() takes the lock so a
  * child never inherits it held by a thread that no longer exists.
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
 
 #include <errno.h>
 #include <pthread.h>

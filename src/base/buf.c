@@ -16,10 +16,13 @@
  * async-signal-safe (the arena is not).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
 #include "proto.h"
 
 /* Smallest block worth asking the arena for; most replies fit in it. */

@@ -8,7 +8,8 @@
  * default kept. The variables and their limits are listed for users in
  * docs/reference.md.
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -30,7 +30,7 @@
  * with the guard down and takes no lock itself. The sweep runs on the
  * snapshot thread and at stop.
  */
-#include "nprof_int.h"
+#include "base.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -10,7 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "nprof_int.h"
+#include "base.h"
+#include "buf.h"
 #include "proto.h"
 
 static int put_tag(struct nprof_buf *b, int field, int wire)

@@ -22,7 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nprof_int.h"
+#include "base.h"
+#include "buf.h"
 
 /* Wire types. */
 #define NPROF_PB_VARINT 0
@@ -30,7 +31,7 @@
 
 /*
  * Makes room for `extra` more bytes in `b` (buf.c). 0, or -ENOMEM with
- * b->failed set. Declared here rather than in nprof_int.h because only
+ * b->failed set. Declared here rather than in buf.h because only
  * the encoders need it.
  */
 int nprof__buf_reserve(struct nprof_buf *b, size_t extra);

@@ -10,12 +10,13 @@
  * atomics; nprof__gettid and nprof__thread_is_internal are safe in a
  * signal handler.
  */
-#include "nprof_int.h"
+#include "base.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/prctl.h>

@@ -39,7 +39,9 @@
  * (see fd.c for the re-entry rule).
  */
 #undef _FORTIFY_SOURCE
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "fd.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

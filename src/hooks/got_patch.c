@@ -37,7 +37,8 @@
  * with the hook guard raised, so nprof's pthread overrides do not record
  * it, and nothing under it takes another nprof lock.
  */
-#include "nprof_int.h"
+#include "base.h"
+#include "hooks.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -51,8 +51,11 @@
  * own work saves and restores it, so a successful call never changes it.
  * Nothing here is async-signal-safe (neither is malloc).
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "arena.h"
+#include "base.h"
+#include "heap.h"
+#include "heap_region.h"
+#include "hooks.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -467,7 +470,7 @@ int nprof__heap_copy_behind(void)
 /* sampled blocks                                                    */
 /* ---------------------------------------------------------------- */
 
-/* Blocks of nprof's own threads carry this stack id (heap_int.h). */
+/* Blocks of nprof's own threads carry this stack id (heap_region.h). */
 #define OWN_STACK NPROF_REGION_OWN_STACK
 
 /* A block for one of nprof's own threads; NULL: use the real allocator. */

@@ -20,7 +20,9 @@
  * Signals: never called from a handler by nprof. Program threads pay one
  * thread-local test per poll().
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "fd.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -18,8 +18,11 @@
  * fails visibly: when nprof cannot do its part, the call goes straight to
  * libc.
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "arena.h"
+#include "base.h"
+#include "cpu.h"
+#include "hooks.h"
+#include "threads.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -42,6 +42,8 @@
  * Signal safety: none of these functions is async-signal-safe in POSIX; we
  * add nothing that would make a handler's misuse worse than glibc's.
  */
+#include "base.h"
+#include "contention.h"
 #include "threads_int.h"
 
 #include <dlfcn.h>

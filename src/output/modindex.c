@@ -8,6 +8,7 @@
  * Memory from the arena, owned by the module's entry in the symbolizer's
  * state (symbolize.c), which calls in here under its session lock only.
  */
+#include "arena.h"
 #include "modindex.h"
 
 #include <stdlib.h>

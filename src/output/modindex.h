@@ -9,7 +9,6 @@
 #include <elfutils/libdwfl.h>
 #include <stdint.h>
 
-#include "nprof_int.h"
 
 struct fsym {
 	uintptr_t start, size;

@@ -39,7 +39,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "buf.h"
+#include "pprof.h"
 #include "pprof_int.h"
+#include "procmaps.h"
+#include "stacks.h"
+#include "symbolize.h"
 
 /* Deepest stack one sample keeps (innermost frames kept). */
 #define PB_MAX_PCS (4 * NPROF_MAX_FRAMES)

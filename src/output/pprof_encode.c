@@ -12,6 +12,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "arena.h"
+#include "buf.h"
 #include "pprof_int.h"
 #include "proto.h"
 

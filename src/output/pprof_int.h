@@ -8,7 +8,8 @@
 
 #include <stdint.h>
 
-#include "nprof_int.h"
+#include "buf.h"
+#include "procmaps.h"
 
 /* Element i of a struct vec holding `type`s. */
 #define VEC_AT(v, type, i) (((type *)(v)->p)[i])

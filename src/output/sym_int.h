@@ -15,8 +15,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "nprof_int.h"
+#include "base.h"
 #include "modindex.h"
+#include "procmaps.h"
+#include "symbolize.h"
 
 /* Deepest inline chain kept for one address. */
 #define SYM_MAX_INLINE 32

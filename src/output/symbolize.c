@@ -60,8 +60,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "base.h"
 #include "procmaps.h"
+#include "stacks.h"
 #include "sym_int.h"
+#include "symbolize.h"
 
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nprof_symtab sym_state;

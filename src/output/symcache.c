@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "sym_int.h"
 
 const char nprof__sym_empty[] = "";

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "sym_int.h"
 
 /* ---- modules ------------------------------------------------------- */

@@ -33,8 +33,14 @@
  * Nothing here is async-signal-safe, as the pthread functions it serves.
  * Handlers run on nprof's HTTP threads with the guard raised.
  */
-#include "nprof_int.h"
+#include "base.h"
+#include "buf.h"
+#include "contention.h"
 #include "nprof.h"
+#include "pprof.h"
+#include "profile.h"
+#include "stacks.h"
+#include "symbolize.h"
 #include "threads_int.h"
 
 #include <errno.h>

@@ -29,7 +29,13 @@
  * and by starting threads, never by the handler. One profile at a time
  * (cpu_busy, a compare-and-swap: the second request gets 409 at once).
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "cpu.h"
+#include "pprof.h"
+#include "profile.h"
+#include "stacks.h"
 
 #include <dirent.h>
 #include <errno.h>

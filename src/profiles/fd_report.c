@@ -7,7 +7,17 @@
  * Runs on HTTP or snapshot threads with the hook guard raised; takes no
  * lock of its own (a snapshot is a private copy). Not for signal handlers.
  */
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "fd.h"
 #include "fd_int.h"
+#include "fd_report.h"
+#include "pprof.h"
+#include "procmaps.h"
+#include "profile.h"
+#include "stacks.h"
+#include "symbolize.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -23,9 +23,17 @@
  * the raw sampled counts under Go's "@ heap/<2*rate>" header, which tells
  * pprof to un-sample them itself. docs/internals/heap.md has the maths.
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "heap.h"
+#include "heap_region.h"
 #include "nprof.h"
+#include "pprof.h"
+#include "procmaps.h"
+#include "profile.h"
+#include "stacks.h"
+#include "symbolize.h"
 
 #include <errno.h>
 #include <math.h>

@@ -19,8 +19,15 @@
  * raised, signals blocked), several at once; they share nothing but the
  * ring, read under its lock. Nothing here may run in a signal handler.
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "leaks.h"
 #include "leaks_int.h"
+#include "procmaps.h"
+#include "profile.h"
+#include "stacks.h"
+#include "symbolize.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -18,8 +18,13 @@
  * Threads: called on connection threads, several at once; no state here.
  * Nothing here may be called from a signal handler.
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "profile.h"
+#include "stacks.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

@@ -38,8 +38,14 @@
  *
  * Signals: nothing here may run in a signal handler.
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "fd_report.h"
+#include "heap.h"
+#include "leaks.h"
 #include "leaks_int.h"
+#include "symbolize.h"
+#include "threads.h"
 
 #include <errno.h>
 #include <pthread.h>

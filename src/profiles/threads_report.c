@@ -15,7 +15,17 @@
  * dump. Locking: none of its own; handlers run on HTTP threads, several at
  * once (collections serialize inside threads_collect.c).
  */
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "pprof.h"
+#include "procmaps.h"
+#include "profile.h"
+#include "stacks.h"
+#include "symbolize.h"
+#include "threads.h"
 #include "threads_int.h"
+#include "threads_report.h"
 
 #include <errno.h>
 #include <fcntl.h>

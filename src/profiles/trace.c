@@ -32,8 +32,18 @@
  * (through nprof__threads_reg_snapshot) and the dump lock once a second
  * (nprof__threads_collect). Never in a signal handler.
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "fd_report.h"
+#include "heap.h"
+#include "procmaps.h"
+#include "profile.h"
+#include "stacks.h"
+#include "symbolize.h"
+#include "threads.h"
 #include "threads_int.h"
+#include "trace.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -50,7 +50,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
 #include "procmaps.h"
 
 #define DELETED " (deleted)"

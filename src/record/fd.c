@@ -44,7 +44,12 @@
  * origin) rather than deadlocking. The handler runs on an HTTP thread with
  * the guard raised; it is not async-signal-safe.
  */
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "fd.h"
 #include "fd_int.h"
+#include "stacks.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -6,7 +6,8 @@
 #ifndef NPROF_FD_INT_H
 #define NPROF_FD_INT_H
 
-#include "nprof_int.h"
+#include "buf.h"
+#include "fd.h"
 
 enum fd_kind {
 	K_FILE, K_TCP, K_UDP, K_UNIX, K_PIPE, K_EVENTFD, K_TIMERFD, K_EPOLL,

@@ -14,7 +14,8 @@
  *
  * Signals: nothing here runs in a signal handler. Lock-free.
  */
-#include "nprof_int.h"
+#include "base.h"
+#include "fd.h"
 
 #include <stdatomic.h>
 

@@ -53,8 +53,8 @@
  * lock may be taken inside it (slab side tables), matching core.c's fork
  * lock order (heap, stacks, arena). Not async-signal-safe.
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "arena.h"
+#include "heap_region.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nprof_int.h"
+#include "arena.h"
 #include "procmaps.h"
 
 /* Longest build ID we keep, in bytes; GNU ld emits 20 (sha1), lld 8..20. */

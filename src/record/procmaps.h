@@ -2,7 +2,7 @@
  * procmaps.h - private interface between procmaps.c (reading
  * /proc/self/maps, finding build IDs) and the two users of libdw:
  * symbolize.c (the session) and stackwalk.c (unwinding blocked threads).
- * The public symbolization contract is in nprof_int.h.
+ * The symbolization contract is in output/symbolize.h.
  */
 #ifndef NPROF_PROCMAPS_H
 #define NPROF_PROCMAPS_H
@@ -11,7 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct nprof_mapping;
+/* An executable mapping of /proc/self/maps. */
+struct nprof_mapping {
+	uint64_t id;            /* 1-based, stable within one session */
+	uintptr_t start, limit; /* [start, limit) */
+	uint64_t offset;        /* file offset of `start` */
+	const char *file;       /* path, "" for anonymous, "[vdso]" ... */
+	const char *build_id;   /* lower-case hex, "" when none */
+	int has_functions, has_filenames, has_line_numbers, has_inline_frames;
+};
 
 /*
  * The libdw callbacks of nprof's Dwfls (debuginfo.c). Both read each

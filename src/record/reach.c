@@ -38,8 +38,9 @@
  * copied. Runs on one program thread with the hook guard raised; not
  * async-signal-safe.
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "arena.h"
+#include "base.h"
+#include "heap_region.h"
 #include "procmaps.h"
 #include "reach.h"
 

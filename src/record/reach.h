@@ -5,7 +5,7 @@
 #ifndef NPROF_REACH_H
 #define NPROF_REACH_H
 
-#include "heap_int.h"
+#include "heap_region.h"
 
 #include <stddef.h>
 #include <stdint.h>

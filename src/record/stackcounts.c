@@ -16,7 +16,8 @@
  *
  * Not for signal handlers (chunks come from the arena).
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "stacks.h"
 
 #include <stdatomic.h>
 

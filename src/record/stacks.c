@@ -14,7 +14,8 @@
  * to nprof__stack_count(). Insertion takes `intern_lock`, a mutex that is
  * never taken from a signal handler; fork holds it across the fork.
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "stacks.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -37,6 +37,7 @@
  * is up, so the heap profiler ignores it. Nothing here runs in a signal
  * handler.
  */
+#include "arena.h"
 #include "procmaps.h"
 #include "threads_int.h"
 

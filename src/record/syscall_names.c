@@ -12,7 +12,7 @@
  *
  * Pure data; no locking; async-signal-safe.
  */
-#include "nprof_int.h"
+#include "threads.h"
 
 #include <stddef.h>
 

@@ -24,6 +24,10 @@
  *
  * Signals: nothing here runs in a signal handler.
  */
+#include "arena.h"
+#include "base.h"
+#include "stacks.h"
+#include "threads.h"
 #include "threads_int.h"
 
 #include <errno.h>

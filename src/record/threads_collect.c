@@ -21,6 +21,10 @@
  * threads_sample.c's, to a thread still running after the re-looks. Everything may allocate (arena; libdw and opendir through malloc,
  * with the hook guard raised).
  */
+#include "arena.h"
+#include "base.h"
+#include "stacks.h"
+#include "threads.h"
 #include "threads_int.h"
 
 #include <dirent.h>

@@ -4,8 +4,8 @@
  * thread), threads_report.c (formats, handlers, the dump signal),
  * sync_hooks.c (the pthread/semaphore overrides that record why a thread
  * waits) and stackwalk.c (unwinding another thread's stack without
- * signals). Nothing here is used outside those three files; what
- * other modules need is in nprof_int.h, section "threads.c".
+ * signals). Nothing here is used outside those files; what other
+ * modules need is in threads.h.
  *
  * The registry entry (struct nprof_tent) is the only structure written by
  * program threads: each thread writes its own entry's wait state, without a
@@ -17,7 +17,9 @@
 #ifndef NPROF_THREADS_INT_H
 #define NPROF_THREADS_INT_H
 
-#include "nprof_int.h"
+#include "base.h"
+#include "stacks.h"
+#include "threads.h"
 
 #include <stdatomic.h>
 #include <time.h>
@@ -203,12 +205,8 @@ int nprof__threads_strip_self(uintptr_t *pcs, int n, int waits_in_hook);
  * the seen-since table and the unwinder's state. */
 void nprof__threads_collect_forget(void);
 
-/* threads_report.c: starts the NPROF_DUMP_SIGNAL thread and handler (once;
- * nothing when unset), and forgets them after fork in the child. */
 /* At start, after nprof__threads_init: the first look at every thread. */
 void nprof__threads_collect_prime(void);
-void nprof__threads_dump_signal_start(void);
-void nprof__threads_dump_signal_forget(void);
 
 /* ------------------------------------------------------------------ */
 /* stackwalk.c                                                         */

@@ -37,6 +37,9 @@
  * only initial-exec TLS (nprof__gettid's cache, the unwinder's flags) and
  * preserves errno.
  */
+#include "base.h"
+#include "stacks.h"
+#include "threads.h"
 #include "threads_int.h"
 
 #include <errno.h>

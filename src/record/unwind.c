@@ -26,7 +26,8 @@
  * of 0.2, at 100 Hz a tenth of a percent of a busy thread.
  * tests/preload/cpu_handler_malloc.sh counts allocations in the handler.
  */
-#include "nprof_int.h"
+#include "base.h"
+#include "stacks.h"
 
 #include <dlfcn.h>
 #include <errno.h>

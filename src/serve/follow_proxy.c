@@ -12,7 +12,10 @@
  * blocked); blocks on N's socket at most `seconds` + 60 s and stops as
  * soon as the client leaves. Nothing here may run in a signal handler.
  */
-#include "nprof_int.h"
+#include "base.h"
+#include "buf.h"
+#include "http_int.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <poll.h>

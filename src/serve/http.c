@@ -43,8 +43,14 @@
 
 #include <microhttpd.h>
 
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
+#include "fd.h"
 #include "http_int.h"
-#include "nprof_int.h"
+#include "profile.h"
+#include "routes.h"
+#include "serve.h"
 
 /*
  * Limits (docs/internals/http.md says why these values):

@@ -42,8 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "base.h"
 #include "http_int.h"
-#include "nprof_int.h"
 
 /* docs/internals/http.md says why these numbers. */
 #define GATE_HEAD_DEADLINE_MS 5000   /* whole request head, from accept */

@@ -1,8 +1,8 @@
 /*
  * http_int.h - what the serving files (http.c, listen.c, routes.c) share
- * beyond nprof_int.h: the listener, and the index page, which is not a
- * route of its own (it answers /debug/pprof and /debug/pprof/, not
- * /debug/pprof/NAME), so other modules never call it.
+ * beyond serve.h and routes.h: the listener, the ?pid= proxy, and the
+ * index page, which is not a route of its own (it answers /debug/pprof and
+ * /debug/pprof/, not /debug/pprof/NAME), so other modules never call it.
  */
 #ifndef NPROF_HTTP_INT_H
 #define NPROF_HTTP_INT_H
@@ -14,7 +14,13 @@ struct nprof_gate;
 
 #include <microhttpd.h>
 
-#include "nprof_int.h"
+#include "profile.h"
+
+/* serve/follow_proxy.c, ?pid=N: 0 when N is this process (serve
+ * locally); 1 when `rep` holds the answer (N's, proxied through its unix
+ * socket, or an error). */
+int nprof__follow_proxy(const struct nprof_req *req, const char *pid_s, const char *path,
+			const char *query, struct nprof_reply *rep);
 
 /* One listening socket and the daemon serving it. */
 struct listener {

@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "http_int.h"
 
 #define HTTP_BACKLOG 64

@@ -34,8 +34,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "buf.h"
+#include "cpu.h"
+#include "fd.h"
+#include "fd_report.h"
+#include "heap.h"
+#include "leaks.h"
 #include "nprof.h"
-#include "nprof_int.h"
+#include "profile.h"
+#include "routes.h"
+#include "stacks.h"
+#include "threads.h"
 
 /* More descriptor kinds than fd.c will ever classify. */
 #define MAX_FD_KINDS 32

@@ -22,8 +22,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base.h"
+#include "buf.h"
+#include "contention.h"
+#include "cpu.h"
+#include "fd_report.h"
+#include "heap.h"
 #include "http_int.h"
-#include "nprof_int.h"
+#include "leaks.h"
+#include "profile.h"
+#include "routes.h"
+#include "symbolize.h"
+#include "threads.h"
+#include "threads_report.h"
+#include "trace.h"
 
 static void symbol_handle(const struct nprof_req *req, struct nprof_reply *rep);
 static void cmdline_handle(const struct nprof_req *req, struct nprof_reply *rep);

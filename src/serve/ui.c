@@ -26,8 +26,14 @@
  * raised, signals blocked), several at once; they share only the ring,
  * read under nprof__ring_lock. Nothing here runs in a signal handler.
  */
-#include "nprof_int.h"
+#include "arena.h"
+#include "base.h"
+#include "buf.h"
 #include "leaks_int.h"
+#include "profile.h"
+#include "routes.h"
+#include "stacks.h"
+#include "symbolize.h"
 #include "ui_int.h"
 
 #include <inttypes.h>

@@ -9,7 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "nprof_int.h"
+#include "arena.h"
+#include "buf.h"
 #include "unit.h"
 
 static int buf_is(const struct nprof_buf *b, const char *s)

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "unit.h"
 #include "../../cli/profile.c"
 #include "../../cli/profile_input.c"
+#include "unit.h"
 
 /* ------------------------------------------------------------------ */
 /* A tiny protobuf encoder for building inputs                           */

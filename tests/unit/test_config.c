@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nprof_int.h"
+#include "base.h"
 #include "unit.h"
 
 static void clear_env(void)

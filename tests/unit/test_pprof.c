@@ -14,7 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nprof_int.h"
+#include "arena.h"
+#include "buf.h"
+#include "pprof.h"
+#include "procmaps.h"
+#include "symbolize.h"
 #include "unit.h"
 
 #define NOINLINE __attribute__((noinline))

@@ -8,8 +8,7 @@
  * spare byte, a pointer one past a block's end does not keep the next
  * block alive.
  */
-#include "nprof_int.h"
-#include "heap_int.h"
+#include "heap_region.h"
 #include "reach.h"
 #include "unit.h"
 

@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nprof_int.h"
+#include "procmaps.h"
+#include "stacks.h"
+#include "symbolize.h"
 #include "unit.h"
 
 /* Not static, so that the compiler keeps them whole under their names. */

@@ -1,25 +1,17 @@
 /*
- * heap_int.h - private interface between the three files of the heap
- * profiler:
- *
- *   malloc_hooks.c  the exported malloc family: the per-thread sampling
- *                   countdown, the bootstrap pool, the real functions
- *   heap_region.c   the sampled-block allocator: nprof's own address range,
- *                   from which every sampled allocation is served, so that
- *                   free() recognises a sampled pointer with one compare
- *   heap.c          per-stack counters, the heap/allocs profiles, NPROF_OUT
+ * heap_region.h - the sampled-block allocator (heap_region.c): nprof's
+ * own address range, from which every sampled allocation is served, so
+ * that free() recognises a sampled pointer with one compare. Used by the
+ * malloc family's overrides (hooks/malloc_hooks.c), the heap profile
+ * (profiles/heap.c) and the leak checks (reach.c, api/check.c).
  *
  * The design and its maths are in docs/internals/heap.md.
  */
-#ifndef NPROF_HEAP_INT_H
-#define NPROF_HEAP_INT_H
+#ifndef NPROF_HEAP_REGION_H
+#define NPROF_HEAP_REGION_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* ------------------------------------------------------------------ */
-/* heap_region.c                                                       */
-/* ------------------------------------------------------------------ */
 
 /*
  * The sampled range [nprof__region_lo, nprof__region_lo + nprof__region_len).
@@ -107,52 +99,4 @@ uint16_t nprof__region_mark(void);
 void nprof__region_prefork(void);
 void nprof__region_postfork(void);
 
-/* ------------------------------------------------------------------ */
-/* malloc_hooks.c                                                      */
-/* ------------------------------------------------------------------ */
-
-/*
- * Non-zero when another allocator was preloaded before nprof and owns the
- * global malloc names: nprof's hooks are then bypassed and never sample.
- */
-int nprof__heap_foreign(void);
-
-/*
- * Two copies of nprof in one process (a program linking libnprof.a, run
- * with libnprof.so preloaded). other_copy: non-zero in the copy whose
- * global malloc is the other's; it is dormant and never starts.
- * copy_behind: non-zero in the copy that owns the global names when the
- * next definition is another (dormant) copy's; it starts in its place.
- */
-int nprof__heap_other_copy(void);
-int nprof__heap_copy_behind(void);
-
-/* ------------------------------------------------------------------ */
-/* heap.c: the sampling state and the per-stack counters                */
-/* ------------------------------------------------------------------ */
-
-/*
- * Mean bytes between samples, as the hooks must apply it now: -1 before
- * nprof_start configured it, 0 while heap profiling is off (configured
- * so, in a forked child, when the range could not be reserved), 1 for
- * every allocation. Read by the hooks'
- * slow path without a lock.
- */
-extern volatile long nprof__heap_rate;
-
-/*
- * Captures the calling thread's stack, starting at the frame whose return
- * address is `ra` (the caller of the interposed function), interns it and
- * makes sure its counters exist. Returns the stack id, or 0 when the
- * sample must be dropped (counted). The hook guard must be raised.
- */
-uint32_t nprof__heap_capture(const void *ra);
-
-/* Counts one sampled allocation / free of `size` bytes at stack `id`. */
-void nprof__heap_note_alloc(uint32_t id, size_t size);
-void nprof__heap_note_free(uint32_t id, size_t size);
-
-/* Counts a sample that could not be recorded. */
-void nprof__heap_note_drop(void);
-
-#endif /* NPROF_HEAP_INT_H */
+#endif /* NPROF_HEAP_REGION_H */

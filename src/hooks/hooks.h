@@ -1,0 +1,42 @@
+/*
+ * hooks.h - what the rest of nprof calls in the libc overrides: resolving
+ * the real functions (preload.c), rebinding an attached process
+ * (got_patch.c) and the malloc family's state (malloc_hooks.c).
+ */
+#ifndef NPROF_HOOKS_H
+#define NPROF_HOOKS_H
+
+#include <stddef.h>
+
+/* got_patch.c: in a process nprof was attached to, bind the references
+ * already resolved to libc's versions of the functions nprof overrides to
+ * nprof's (number of slots changed); and put them back, except the malloc
+ * family's (number restored). Called under nprof_start/stop's lock. */
+size_t nprof__got_redirect(void);
+size_t nprof__got_restore(void);
+
+/* malloc_hooks.c: own 1 serves every allocation of the calling thread
+ * from nprof's sampled range rather than from a glibc arena of its own;
+ * own 0 returns the thread to sampling. */
+void nprof__heap_thread_own(int own);
+
+/* Resolves the real functions nprof overrides (dlsym RTLD_NEXT). */
+void nprof__preload_init(void);
+
+/*
+ * Non-zero when another allocator was preloaded before nprof and owns the
+ * global malloc names: nprof's hooks are then bypassed and never sample.
+ */
+int nprof__heap_foreign(void);
+
+/*
+ * Two copies of nprof in one process (a program linking libnprof.a, run
+ * with libnprof.so preloaded). other_copy: non-zero in the copy whose
+ * global malloc is the other's; it is dormant and never starts.
+ * copy_behind: non-zero in the copy that owns the global names when the
+ * next definition is another (dormant) copy's; it starts in its place.
+ */
+int nprof__heap_other_copy(void);
+int nprof__heap_copy_behind(void);
+
+#endif /* NPROF_HOOKS_H */

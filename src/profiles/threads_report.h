@@ -1,0 +1,19 @@
+/*
+ * threads_report.h - the goroutine and threadcreate profiles
+ * (threads_report.c) and the signal that dumps the threads to stderr.
+ */
+#ifndef NPROF_THREADS_REPORT_H
+#define NPROF_THREADS_REPORT_H
+
+#include "profile.h"
+
+/* Handlers of /debug/pprof/goroutine and /debug/pprof/threadcreate. */
+void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep);
+void nprof__threadcreate_handle(const struct nprof_req *req, struct nprof_reply *rep);
+
+/* Starts the NPROF_DUMP_SIGNAL thread and handler (once; nothing when
+ * unset), and forgets them after fork in the child. */
+void nprof__threads_dump_signal_start(void);
+void nprof__threads_dump_signal_forget(void);
+
+#endif /* NPROF_THREADS_REPORT_H */
