@@ -223,6 +223,35 @@ static const struct seen *seen_find(pid_t tid)
 }
 
 /* ---------------------------------------------------------------- */
+/* Stacks of threads still in the wait the previous dump saw          */
+/* ---------------------------------------------------------------- */
+
+/*
+ * A thread waiting in an override whose wait sequence number has not
+ * changed since the previous dump never left that wait: its frames from
+ * the override's caller outwards are the ones that dump unwound. Its
+ * interned stack is taken again without reading its memory. The leak
+ * detector dumps every second, so a dump a person asks for finds most
+ * parked threads here. Rebuilt by every dump (dump_lock), sorted by tid.
+ */
+struct wcache {
+	pid_t tid;                      /* first: sorted and searched with cmp_tid */
+	unsigned seq;
+	const struct nprof_tent *t;
+	uintptr_t sp, pc;
+	uint32_t stack;
+	int flags;                      /* NPROF_TI_TRUNCATED, as the walk found */
+};
+
+static struct wcache *wc_tab;       /* sorted by tid; dump_lock */
+static size_t wc_n;
+
+static const struct wcache *wc_find(pid_t tid)
+{
+	return wc_n ? bsearch(&tid, wc_tab, wc_n, sizeof *wc_tab, cmp_tid) : NULL;
+}
+
+/* ---------------------------------------------------------------- */
 /* Collection                                                        */
 /* ---------------------------------------------------------------- */
 
@@ -558,16 +587,16 @@ static int usable_cpus(void)
 }
 
 /* Starts the look helpers for a large job; returns how many started.
- * Only dumps a person asks for (with stacks) use them: the leak
- * detector's background snapshots stay on one thread. */
-static int look_start(struct look_job *j, pthread_t *helpers, int want_stacks)
+ * Only dumps a person asks for (those that may sample) use them: the
+ * leak detector's background snapshots and the trace stay on one thread. */
+static int look_start(struct look_job *j, pthread_t *helpers, int asked)
 {
 	j->nchunks = (j->n + LOOK_CHUNK - 1) / LOOK_CHUNK;
 	j->chunk = NULL;
 	int want = usable_cpus() - 1;
 	if (want > LOOK_HELPERS_MAX)
 		want = LOOK_HELPERS_MAX;
-	if (!want_stacks || j->n < LOOK_PARALLEL_MIN || want <= 0 || nprof__cfg.no_parallel_dump)
+	if (!asked || j->n < LOOK_PARALLEL_MIN || want <= 0 || nprof__cfg.no_parallel_dump)
 		return 0;
 	j->chunk = nprof__arena_alloc(j->nchunks);
 	if (j->chunk == NULL)
@@ -610,8 +639,9 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 	pid_t *tids = NULL, *running = NULL;
 	struct nprof_regcopy *regs = NULL;
 	struct seen *nseen = NULL;
+	struct wcache *nwc = NULL;
 	struct look *looks = NULL;
-	size_t nregs = 0, nseen_n = 0, nrunning = 0;
+	size_t nregs = 0, nseen_n = 0, nrunning = 0, nwc_n = 0;
 	int taskfd = -1;
 
 	if (want_stacks && nprof__walk_begin() < 0)
@@ -624,9 +654,11 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 	taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	s->t = nprof__arena_alloc(sizeof *s->t * (size_t)(ntids + 1));
 	nseen = nprof__arena_alloc(sizeof *nseen * (size_t)(ntids + 1));
+	nwc = nprof__arena_alloc(sizeof *nwc * (size_t)(ntids + 1));
 	looks = nprof__arena_alloc(sizeof *looks * (size_t)(ntids + 1));
 	running = nprof__arena_alloc(sizeof *running * (size_t)(ntids + 1));
-	if (taskfd < 0 || s->t == NULL || nseen == NULL || looks == NULL || running == NULL) {
+	if (taskfd < 0 || s->t == NULL || nseen == NULL || nwc == NULL || looks == NULL ||
+	    running == NULL) {
 		rc = taskfd < 0 ? -errno : -ENOMEM;
 		goto out;
 	}
@@ -645,7 +677,7 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 		.regs = regs, .nregs = nregs,
 	};
 	pthread_t helpers[LOOK_HELPERS_MAX];
-	int nhelpers = look_start(&job, helpers, want_stacks);
+	int nhelpers = look_start(&job, helpers, sample);
 	s->readers = 1 + nhelpers;
 
 	for (int round = 0; round <= RUNNING_ROUNDS; round++) {
@@ -697,6 +729,7 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 			}
 			uintptr_t pcs[NPROF_MAX_FRAMES];
 			int n = 0;
+			uint32_t reused = 0;   /* the stack the previous dump interned */
 			if (tid == me) {
 				if (want_stacks)
 					n = nprof__unwind_here(pcs, NPROF_MAX_FRAMES, 0);
@@ -705,7 +738,12 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 				ti.wait = ti.wait_buf;
 				ti.flags |= NPROF_TI_SELF;
 			} else if (have_sys && !ks.running && ks.nr >= 0 && ks.sp != 0 && want_stacks) {
-				if (nprof__mono_ns() < deadline) {
+				const struct wcache *wc = l->from_reg ? wc_find(tid) : NULL;
+				if (wc != NULL && wc->t == l->reg->t && wc->seq == l->seq &&
+				    wc->sp == ks.sp && wc->pc == ks.pc) {
+					reused = wc->stack;
+					ti.flags |= wc->flags;
+				} else if (nprof__mono_ns() < deadline) {
 					int f = 0;
 					n = walk_blocked(taskfd, tid, &ks, pcs, &f,
 							 reason != NPROF_WAIT_NONE ? l->reg->t : NULL, l->seq);
@@ -752,6 +790,11 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 			}
 			if (n > 0)
 				ti.stack = nprof__stack_intern(pcs, n);
+			else if (reused != 0)
+				ti.stack = reused;
+			if (l->from_reg && ti.stack != 0 && !(ti.flags & (NPROF_TI_TORN | NPROF_TI_GONE)))
+				nwc[nwc_n++] = (struct wcache){tid, l->seq, l->reg->t, ks.sp, ks.pc, ti.stack,
+							       ti.flags & NPROF_TI_TRUNCATED};
 			if (tid != me) {
 				if (reason != NPROF_WAIT_NONE) {
 					ti.wait = nprof__wait_names[reason];
@@ -823,6 +866,13 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 	seen_tab = nseen;
 	seen_n = nseen_n;
 	nseen = NULL;
+	/* Collected in tid order already (round 0), but the running
+	 * threads' later rounds may add out of order. */
+	qsort(nwc, nwc_n, sizeof *nwc, cmp_tid);
+	nprof__arena_free(wc_tab);
+	wc_tab = nwc;
+	wc_n = nwc_n;
+	nwc = NULL;
 out:
 	s->elapsed_ns = nprof__mono_ns() - t0;
 	s->time_ns = t0;
@@ -831,6 +881,7 @@ out:
 	nprof__arena_free(tids);
 	nprof__arena_free(regs);
 	nprof__arena_free(nseen);
+	nprof__arena_free(nwc);
 	nprof__arena_free(looks);
 	nprof__arena_free(running);
 	pthread_mutex_unlock(&dump_lock);
@@ -862,6 +913,8 @@ void nprof__threads_collect_forget(void)
 	dump_lock = fresh;
 	seen_tab = NULL;
 	seen_n = 0;
+	wc_tab = NULL;
+	wc_n = 0;
 	nprof__walk_forget();
 }
 

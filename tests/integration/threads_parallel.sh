@@ -3,7 +3,9 @@
 # than one CPU) lists the same threads, waits and stacks as one read on a
 # single thread (NPROF_DUMP_PARALLEL=0): two copies of a program whose
 # threads wait in five ways (recorded by nprof's overrides or seen only by
-# the kernel) at three depths, fifteen distinct stacks.
+# the kernel) at three depths, fifteen distinct stacks. A dump again right
+# after, which takes the stacks of threads still in the same interposed
+# wait from the previous dump instead of unwinding them, is the same too.
 source "$(dirname "$0")/../lib.sh"
 
 N=1200
@@ -62,3 +64,7 @@ grep -q '\[pthread_mutex_lock\].*wait_mutex' "$T/parallel.shape" || fail "wait_m
 grep -q '\[read\].*wait_read' "$T/parallel.shape" || fail "wait_read: reason"
 diff "$T/serial.shape" "$T/parallel.shape" >"$T/diff" || { cat "$T/diff"; fail "parallel and serial dumps differ"; }
 ok "parallel dump = serial dump: $distinct distinct blocks, $((N + 1)) threads"
+
+settled "$PARALLEL" again || fail "second dump not settled: $(tail -3 "$T/again.txt")"
+diff "$T/parallel.shape" "$T/again.shape" >"$T/diff2" || { cat "$T/diff2"; fail "a second dump differs"; }
+ok "a second dump (stacks of unchanged waits reused) is the same"
