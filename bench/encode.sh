@@ -10,9 +10,10 @@
 #     (symbolizer cold: libdw loads the modules) and the median of 3 later
 #     ones; over the unix socket, as curl's time_total;
 #   - nprof's memory: the process's RSS with nprof minus the same program
-#     without it, before any request and after them, and nprof's own
-#     accounting (nprof_memory_bytes of /metrics, read last), against the
-#     target 8 MiB + 256 B per distinct stack.
+#     without it, before any request, right after them and 7 s later (the
+#     arena gives back the big blocks it kept for reuse after 5 s), and
+#     nprof's own accounting (nprof_memory_bytes of /metrics, read last),
+#     against the target 8 MiB + 256 B per distinct stack.
 # Prints a markdown table and saves it as bench/results/encode.md. Never
 # fails for being slow.
 set -u
@@ -46,7 +47,7 @@ get() { curl -s --max-time 300 --unix-socket "$XDG_RUNTIME_DIR/nprof/$pid.sock" 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 table=$tmp/table
 {
-	echo "| distinct stacks | heap proto first / later (s) | proto bytes | heap?debug=1 first / later (s) | debug=1 MB | nprof RSS before / after requests (MiB) | nprof_memory_bytes (MiB) | target (MiB) |"
+	echo "| distinct stacks | heap proto first / later (s) | proto bytes | heap?debug=1 first / later (s) | debug=1 MB | nprof RSS before / after requests / 7 s later (MiB) | nprof_memory_bytes (MiB) | target (MiB) |"
 	echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 } >"$table"
 for n in $SIZES; do
@@ -65,13 +66,18 @@ for n in $SIZES; do
 	for _ in 1 2 3; do dl+="$(get "/debug/pprof/heap?debug=1") "; done
 	dbytes=$(stat -c %s "$tmp/body")
 	after=$(rss_kb "$pid")
+	# The arena keeps freed big blocks for 5 s after the last request;
+	# the snapshot thread's tick gives them back.
+	sleep 7
+	idle=$(rss_kb "$pid")
 	get /metrics >/dev/null
 	arena=$(awk '/^nprof_memory_bytes / {print $2}' "$tmp/body")
 	stop
-	printf '| %d | %.3f / %.3f | %d | %.2f / %.2f | %.1f | %.1f / %.1f | %.1f | %.1f |\n' "$n" \
+	printf '| %d | %.3f / %.3f | %d | %.2f / %.2f | %.1f | %.1f / %.1f / %.1f | %.1f | %.1f |\n' "$n" \
 		"$p1" "$(echo "$pl" | median)" "$pbytes" "$d1" "$(echo "$dl" | median)" \
 		"$(echo "$dbytes / 1048576" | bc -l)" \
 		"$(echo "($before - $plain) / 1024" | bc -l)" "$(echo "($after - $plain) / 1024" | bc -l)" \
+		"$(echo "($idle - $plain) / 1024" | bc -l)" \
 		"$(echo "${arena:-0} / 1048576" | bc -l)" "$(echo "8 + $n * 256 / 1048576" | bc -l)" >>"$table"
 done
 {

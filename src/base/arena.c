@@ -6,13 +6,13 @@
  * the host preloads jemalloc or tcmalloc. So every table, sample and
  * response buffer of nprof comes from here.
  *
- * Shape: size classes from 16 B to 64 KiB, each a power of two or one and
- * a half times one (16, 32, 48, 64, 96, 128, 192, ...: multiples of 16, so
+ * Shape: size classes from 16 B to 64 KiB, four per doubling (16, 32, 48,
+ * 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, ...: multiples of 16, so
  * blocks carved one after another stay 16-byte aligned), each a free list
  * fed from 1 MiB slabs; larger blocks get their own mapping (grown by
- * mremap). The half steps cut the rounding waste from up to half a block
- * to up to a third: an interned stack of 19 frames (184 bytes with the
- * header) takes 192 bytes instead of 256. Every block
+ * mremap). The quarter steps cut the rounding waste from up to half a
+ * block (powers of two) to up to a fifth: an interned stack of 23 frames
+ * (216 bytes with the header) takes 224 bytes instead of 256. Every block
  * carries a 16-byte header with its class (or its mapping length), so free
  * needs no lookup. The bound (NPROF_ARENA_MB, default 512 MiB) counts bytes
  * handed out; past it allocations fail and the caller drops its sample and
@@ -42,7 +42,7 @@
 #include <sys/mman.h>
 
 #define MAX_SHIFT 16                /* 64 KiB */
-#define NCLASSES 24
+#define NCLASSES 44
 #define SLAB_SIZE (1u << 20)
 #define HDR 16
 #define BIG_CLASS 0xffu
@@ -192,17 +192,24 @@ static void *map_anon(size_t len)
 
 /* The block size of each class, header included. */
 static const uint32_t class_sz[NCLASSES] = {
-	16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
-	3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, 65536,
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
+	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+	10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536,
 };
 
-/* The smallest class holding `total` bytes (at most 64 KiB). */
+/* The smallest class holding `total` bytes (at most 64 KiB): a binary
+ * search, since there are four classes per doubling. */
 static int class_of(size_t total)
 {
-	int c = 0;
-	while (class_sz[c] < total)
-		c++;
-	return c;
+	int lo = 0, hi = NCLASSES - 1;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (class_sz[mid] < total)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* Carves one block of class `cls` from the current slab; lock held. */
@@ -336,12 +343,16 @@ void *nprof__arena_realloc(void *p, size_t size)
 			errno = saved;
 			return NULL;
 		}
-		/* A cached mapping is cheaper still: copying touched pages
-		 * costs less than faulting fresh ones in. */
+		/* A cached mapping is cheaper still for a block of up to a
+		 * few MiB: copying touched pages costs less than faulting fresh
+		 * ones in. A bigger one moves with mremap. */
 		size_t got = 0;
-		pthread_mutex_lock(&arena_lock);
-		struct hdr *c = mcache_take(maplen, &got);
-		pthread_mutex_unlock(&arena_lock);
+		struct hdr *c = NULL;
+		if (oldlen <= ((size_t)4 << 20)) {
+			pthread_mutex_lock(&arena_lock);
+			c = mcache_take(maplen, &got);
+			pthread_mutex_unlock(&arena_lock);
+		}
 		if (c != NULL) {
 			memcpy(c, h, oldlen);
 			memset((char *)c + oldlen, 0, got - oldlen);
