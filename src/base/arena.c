@@ -80,20 +80,21 @@ static void *map_anon(size_t len);
  * Freed big mappings kept for reuse. A profile request builds tables of
  * megabytes and frees them; mapping fresh pages for the next request and
  * faulting them in again was a sixth of the CPU time of serving a heap
- * profile of 50,000 stacks. At most MCACHE_SLOTS mappings of at least
- * MCACHE_MIN bytes, MCACHE_BYTES in all, are kept (under arena_lock);
- * nprof__arena_trim() gives them back once unused for a while (the
- * snapshot thread's tick), so an idle process holds none.
+ * profile of 50,000 stacks. Mappings of MCACHE_MIN to MCACHE_MAX bytes are
+ * kept, at most MCACHE_SLOTS of them and MCACHE_BYTES in all (under
+ * arena_lock); nprof__arena_trim() gives back each one unused for a while
+ * (the snapshot thread's tick), so an idle process holds none.
  */
 #define MCACHE_SLOTS 8
 #define MCACHE_MIN ((size_t)256 << 10)
+#define MCACHE_MAX ((size_t)16 << 20)
 #define MCACHE_BYTES ((size_t)32 << 20)
 static struct {
 	void *p;
 	size_t len;
+	int64_t put_ns;
 } mcache[MCACHE_SLOTS];
 static size_t mcache_bytes;
-static int64_t mcache_used_ns;
 
 /* A cached mapping of at least len bytes (and at most twice that), the
  * smallest; NULL when none. Lock held. */
@@ -110,7 +111,6 @@ static void *mcache_take(size_t len, size_t *got)
 	*got = mcache[best].len;
 	mcache[best].p = NULL;
 	mcache_bytes -= *got;
-	mcache_used_ns = nprof__mono_ns();
 	return p;
 }
 
@@ -118,14 +118,14 @@ static void *mcache_take(size_t len, size_t *got)
  * Lock held. */
 static int mcache_put(void *p, size_t len)
 {
-	if (len < MCACHE_MIN || mcache_bytes + len > MCACHE_BYTES)
+	if (len < MCACHE_MIN || len > MCACHE_MAX || mcache_bytes + len > MCACHE_BYTES)
 		return 0;
 	for (int i = 0; i < MCACHE_SLOTS; i++)
 		if (mcache[i].p == NULL) {
 			mcache[i].p = p;
 			mcache[i].len = len;
+			mcache[i].put_ns = nprof__mono_ns();
 			mcache_bytes += len;
-			mcache_used_ns = nprof__mono_ns();
 			return 1;
 		}
 	return 0;
@@ -136,16 +136,15 @@ void nprof__arena_trim(int64_t idle_ns)
 	void *gone[MCACHE_SLOTS];
 	size_t glen[MCACHE_SLOTS];
 	int n = 0;
+	int64_t now = nprof__mono_ns();
 	pthread_mutex_lock(&arena_lock);
-	if (mcache_bytes > 0 && nprof__mono_ns() - mcache_used_ns >= idle_ns) {
-		for (int i = 0; i < MCACHE_SLOTS; i++)
-			if (mcache[i].p != NULL) {
-				gone[n] = mcache[i].p;
-				glen[n++] = mcache[i].len;
-				mcache[i].p = NULL;
-			}
-		mcache_bytes = 0;
-	}
+	for (int i = 0; i < MCACHE_SLOTS; i++)
+		if (mcache[i].p != NULL && now - mcache[i].put_ns >= idle_ns) {
+			gone[n] = mcache[i].p;
+			glen[n++] = mcache[i].len;
+			mcache_bytes -= mcache[i].len;
+			mcache[i].p = NULL;
+		}
 	pthread_mutex_unlock(&arena_lock);
 	for (int i = 0; i < n; i++)
 		munmap(gone[i], glen[i]);
