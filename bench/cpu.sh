@@ -34,6 +34,7 @@ nprof_on() {
 }
 gperf() { LD_PRELOAD=$profiler CPUPROFILE=$tmp/gperf.prof CPUPROFILE_FREQUENCY=100 "$bin" "" $ITERS 2>/dev/null; }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A times cpus
 kinds="plain nprof_on"
 [ -n "$profiler" ] && kinds="$kinds gperf"
@@ -48,6 +49,8 @@ base=$(echo "${times[plain]}" | median)
 cbase=$(echo "${cpus[plain]}" | median)
 mkdir -p bench/results
 {
+	echo "CPU profile at 100 Hz, $(date -u +%Y-%m-%d) on $(nproc) cores; load average before: $load0"
+	echo
 	echo "| CPU profiling at 100 Hz (2 threads, fixed work) | median wall s | × no profiler | median CPU s (all threads) | × no profiler (CPU) |"
 	echo "| --- | --- | --- | --- | --- |"
 	for k in $kinds; do

@@ -14,13 +14,18 @@ out=bench/results/latest.md
 mkdir -p bench/results
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for f in cpu heap threads encode; do
-	[ -f "bench/results/$f.md" ] && mv "bench/results/$f.md" "$tmp/$f.prev.md"
+# PIECES: the pieces to run (default all); the summary still reads the
+# others' latest results, and says where each figure comes from.
+PIECES=${PIECES:-cpu heap threads encode fd locks check symbols leaks trace}
+for f in $PIECES; do
+	case $f in cpu | heap | threads | encode)
+		[ -f "bench/results/$f.md" ] && mv "bench/results/$f.md" "$tmp/$f.prev.md" ;;
+	esac
 done
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s)
-for b in bench/cpu.sh bench/heap.sh bench/threads.sh bench/encode.sh bench/fd.sh bench/locks.sh \
-	bench/check.sh bench/symbols.sh bench/leaks.sh bench/trace.sh; do
+for p in $PIECES; do
+	b=bench/$p.sh
 	[ -f "$b" ] || continue
 	echo "== $b" >&2
 	{
@@ -32,7 +37,8 @@ done
 	echo "# nprof benchmarks"
 	echo
 	echo "$(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r), $(gcc --version | head -1);"
-	echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg); $(( $(date +%s) - t0 )) s"
+	echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg); $(( $(date +%s) - t0 )) s;"
+	echo "pieces run: $PIECES"
 	echo
 	python3 bench/summary.py bench/results || echo "(summary failed)"
 	echo

@@ -152,9 +152,14 @@ print("| --- | --- | --- | --- |")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 print()
-print("Sources, all from this run: heap rows bench/results/heap.md (bench/heap.sh), "
-      "CPU bench/results/cpu.md, thread dump bench/results/threads.md, encoding and "
-      "memory bench/results/encode.md.")
+def dated(name):
+    m = re.search(r"20[0-9]{2}-[0-9]{2}-[0-9]{2}(T[0-9:]+Z)?", read(name))
+    return f"{name} ({m.group(0)})" if m else f"{name} (missing)"
+
+
+print("Sources (each with the date it was measured): heap rows " + dated("heap.md") +
+      " from bench/heap.sh, CPU " + dated("cpu.md") + ", thread dump " + dated("threads.md") +
+      ", encoding and memory " + dated("encode.md") + ", all in bench/results/.")
 for n in heap_notes:
     print()
     print(n)
