@@ -29,8 +29,8 @@
  * deadlocking the injected dlopen.
  *
  * Symbols are found by reading the ELF .dynsym of the file behind each
- * mapping (libc's dlopen, libnprof's nprof_start); libdw is not linked in
- * the command. x86-64 only.
+ * mapping (libc's dlopen, libnprof's nprof_start; procelf.c); libdw is not
+ * linked in the command. x86-64 only.
  *
  * Not reentrant (one session at a time); signals that would end this
  * command are blocked while the target runs our call, so the target is
@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "procelf.h"
 
 #if defined(__x86_64__)
 
@@ -79,181 +80,6 @@
 #define ERESTARTNOINTR 513
 #define ERESTARTNOHAND 514
 #define ERESTART_RESTARTBLOCK 516
-
-/* ------------------------------------------------------------------ */
-/* the target's mappings and ELF symbols                                */
-/* ------------------------------------------------------------------ */
-
-struct range {
-	uint64_t lo, hi;
-};
-
-struct module {
-	char path[PATH_MAX];
-	uint64_t base;          /* lowest mapping of the file (shared objects: load bias) */
-	struct range text;      /* its executable mapping */
-	int found;
-};
-
-/* Finds the mapping of the first file whose base name starts with one of
- * `prefixes` (NULL-terminated), or equals `exact` when given. */
-static int find_module(pid_t pid, const char *const *prefixes, const char *exact,
-		       struct module *m)
-{
-	char path[64], line[PATH_MAX + 128];
-	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (f == NULL)
-		return -errno;
-	memset(m, 0, sizeof *m);
-	while (fgets(line, sizeof line, f)) {
-		unsigned long lo, hi, off;
-		char perms[8];
-		int pos = 0;
-		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s%n", &lo, &hi, perms, &off, &pos) < 4)
-			continue;
-		char *file = line + pos;
-		while (*file == ' ')
-			file++;
-		file[strcspn(file, "\n")] = '\0';
-		if (file[0] != '/')
-			continue;
-		const char *base = strrchr(file, '/') + 1;
-		int match = 0;
-		if (exact != NULL)
-			match = strcmp(file, exact) == 0;
-		else
-			for (int i = 0; prefixes[i] && !match; i++)
-				match = strncmp(base, prefixes[i], strlen(prefixes[i])) == 0;
-		if (!match)
-			continue;
-		if (m->text.hi != 0 && strcmp(m->path, file) != 0)
-			continue;
-		/* The file may also be mapped whole elsewhere (libelf reads ELF
-		 * files that way): the load bias is the offset-0 mapping right
-		 * before the executable one. */
-		if (off == 0 && m->text.hi == 0) {
-			snprintf(m->path, sizeof m->path, "%s", file);
-			m->base = lo;
-			m->found = 1;
-		}
-		if (perms[2] == 'x' && m->found && m->text.hi == 0 &&
-		    strcmp(m->path, file) == 0) {
-			m->text.lo = lo;
-			m->text.hi = hi;
-		}
-	}
-	fclose(f);
-	return m->text.hi != 0 ? 0 : -ENOENT;
-}
-
-struct elf_file {
-	const unsigned char *data;
-	size_t size;
-};
-
-/* Maps the file behind a mapping of `pid`, through /proc/PID/root so a
- * process in another mount namespace is read right. */
-static int elf_open(pid_t pid, const char *file, struct elf_file *e)
-{
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof path, "/proc/%d/root%s", (int)pid, file);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
-		close(fd);
-		return -ENOEXEC;
-	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
-	e->data = p;
-	e->size = (size_t)st.st_size;
-	const Elf64_Ehdr *h = p;
-	if (memcmp(h->e_ident, ELFMAG, SELFMAG) != 0 || h->e_ident[EI_CLASS] != ELFCLASS64 ||
-	    h->e_shoff == 0 || h->e_shoff + (uint64_t)h->e_shnum * sizeof(Elf64_Shdr) > e->size) {
-		munmap(p, e->size);
-		return -ENOEXEC;
-	}
-	return 0;
-}
-
-static void elf_close(struct elf_file *e)
-{
-	if (e->data)
-		munmap((void *)e->data, e->size);
-	e->data = NULL;
-}
-
-/*
- * Looks `name` up in .dynsym; the default version wins over hidden ones
- * (glibc 2.34 has dlopen@@GLIBC_2.34 and a compat dlopen@GLIBC_2.2.5).
- * Sets value and size (relative to the load bias); -ENOENT when absent.
- */
-static int elf_sym(const struct elf_file *e, const char *name, uint64_t *value, uint64_t *size)
-{
-	const Elf64_Ehdr *h = (const void *)e->data;
-	const Elf64_Shdr *sh = (const void *)(e->data + h->e_shoff);
-	const Elf64_Shdr *dynsym = NULL, *versym = NULL;
-	for (int i = 0; i < h->e_shnum; i++) {
-		if (sh[i].sh_type == SHT_DYNSYM)
-			dynsym = &sh[i];
-		else if (sh[i].sh_type == SHT_GNU_versym)
-			versym = &sh[i];
-	}
-	if (dynsym == NULL || dynsym->sh_link >= h->e_shnum ||
-	    dynsym->sh_offset + dynsym->sh_size > e->size)
-		return -ENOENT;
-	const Elf64_Shdr *strs = &sh[dynsym->sh_link];
-	if (strs->sh_offset + strs->sh_size > e->size)
-		return -ENOENT;
-	const Elf64_Sym *syms = (const void *)(e->data + dynsym->sh_offset);
-	const char *str = (const char *)e->data + strs->sh_offset;
-	size_t n = dynsym->sh_size / sizeof(Elf64_Sym);
-	const uint16_t *vs = NULL;
-	if (versym && versym->sh_offset + n * 2 <= e->size)
-		vs = (const void *)(e->data + versym->sh_offset);
-	int found = 0;
-	for (size_t i = 1; i < n; i++) {
-		if (syms[i].st_shndx == SHN_UNDEF || syms[i].st_value == 0 ||
-		    syms[i].st_name >= strs->sh_size || strcmp(str + syms[i].st_name, name) != 0)
-			continue;
-		int hidden = vs != NULL && (vs[i] & 0x8000);
-		if (found && hidden)
-			continue;
-		*value = syms[i].st_value;
-		*size = syms[i].st_size;
-		found = 1;
-		if (!hidden)
-			break;
-	}
-	return found ? 0 : -ENOENT;
-}
-
-/* The address of the first `len` bytes equal to `pat` in the executable
- * segments of the file, relative to the load bias; 0 when absent. */
-static uint64_t elf_find_code(const struct elf_file *e, const unsigned char *pat, size_t len)
-{
-	const Elf64_Ehdr *h = (const void *)e->data;
-	if (h->e_phoff + (uint64_t)h->e_phnum * sizeof(Elf64_Phdr) > e->size)
-		return 0;
-	const Elf64_Phdr *ph = (const void *)(e->data + h->e_phoff);
-	for (int i = 0; i < h->e_phnum; i++) {
-		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X) ||
-		    ph[i].p_offset + ph[i].p_filesz > e->size)
-			continue;
-		const unsigned char *seg = e->data + ph[i].p_offset;
-		for (uint64_t off = 0; off + len <= ph[i].p_filesz; off++)
-			if (seg[off] == pat[0] && memcmp(seg + off, pat, len) == 0)
-				return ph[i].p_vaddr + off;
-	}
-	return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* target memory                                                        */
@@ -300,8 +126,8 @@ struct session {
 	struct iovec xiov;
 	uint64_t scratch;                /* lowest byte of the area we write */
 	unsigned char scratch_saved[SCRATCH];
-	struct module libc, ldso;
-	struct range unsafe[24];         /* libc functions a thread must not be in */
+	struct nprof_procelf_module libc, ldso;
+	struct nprof_procelf_range unsafe[24];         /* libc functions a thread must not be in */
 	int n_unsafe;
 	uint64_t restore_rt;             /* libc's signal-return trampoline */
 	int has_handlers;
@@ -326,7 +152,7 @@ static const char *const unsafe_names[] = {
 	"dlmopen", NULL,
 };
 
-static int in_range(const struct range *r, uint64_t a)
+static int in_range(const struct nprof_procelf_range *r, uint64_t a)
 {
 	return a >= r->lo && a < r->hi;
 }
@@ -506,7 +332,7 @@ static int prepare(struct session *s, pid_t pid, char *err, size_t errlen)
 	static const char *const ld_names[] = {"ld-linux", "ld64.so", "ld-2.", NULL};
 	memset(s, 0, sizeof *s);
 	s->pid = pid;
-	int rc = find_module(pid, libc_names, NULL, &s->libc);
+	int rc = nprof_procelf_find_module(pid, libc_names, NULL, &s->libc);
 	/* /proc/PID/syscall needs the very rights ptrace needs. */
 	char probe[64];
 	snprintf(probe, sizeof probe, "/proc/%d/syscall", (int)pid);
@@ -533,15 +359,15 @@ static int prepare(struct session *s, pid_t pid, char *err, size_t errlen)
 			 "nprof can only be loaded into dynamically linked programs", (int)pid);
 		return -ENOEXEC;
 	}
-	find_module(pid, ld_names, NULL, &s->ldso);
-	struct elf_file e;
-	if (elf_open(pid, s->libc.path, &e) != 0) {
+	nprof_procelf_find_module(pid, ld_names, NULL, &s->ldso);
+	struct nprof_procelf_file e;
+	if (nprof_procelf_open(pid, s->libc.path, &e) != 0) {
 		snprintf(err, errlen, "cannot read %s", s->libc.path);
 		return -ENOEXEC;
 	}
 	for (int i = 0; unsafe_names[i] && s->n_unsafe < 24; i++) {
 		uint64_t v, sz;
-		if (elf_sym(&e, unsafe_names[i], &v, &sz) == 0 && sz > 0) {
+		if (nprof_procelf_sym(&e, unsafe_names[i], &v, &sz) == 0 && sz > 0) {
 			s->unsafe[s->n_unsafe].lo = s->libc.base + v;
 			s->unsafe[s->n_unsafe].hi = s->libc.base + v + sz;
 			s->n_unsafe++;
@@ -549,9 +375,9 @@ static int prepare(struct session *s, pid_t pid, char *err, size_t errlen)
 	}
 	/* __restore_rt: mov $15,%rax; syscall (rt_sigreturn). */
 	static const unsigned char rt[] = {0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05};
-	uint64_t off = elf_find_code(&e, rt, sizeof rt);
+	uint64_t off = nprof_procelf_find_code(&e, rt, sizeof rt);
 	s->restore_rt = off ? s->libc.base + off : 0;
-	elf_close(&e);
+	nprof_procelf_close(&e);
 	s->xstate = calloc(1, XSTATE_MAX);
 	if (s->xstate == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -756,19 +582,19 @@ static void unblock_signals(struct session *s)
 /* The load bias of `lib` in the target, and `sym`'s address there. */
 static int remote_sym(pid_t pid, const char *lib, const char *sym, uint64_t *addr)
 {
-	struct module m;
+	struct nprof_procelf_module m;
 	char real[PATH_MAX];
 	if (realpath(lib, real) == NULL)
 		snprintf(real, sizeof real, "%s", lib);
 	static const char *const any[] = {"libnprof.so", NULL};
-	if (find_module(pid, NULL, real, &m) != 0 && find_module(pid, any, NULL, &m) != 0)
+	if (nprof_procelf_find_module(pid, NULL, real, &m) != 0 && nprof_procelf_find_module(pid, any, NULL, &m) != 0)
 		return -ENOENT;
-	struct elf_file e;
-	if (elf_open(pid, m.path, &e) != 0)
+	struct nprof_procelf_file e;
+	if (nprof_procelf_open(pid, m.path, &e) != 0)
 		return -ENOEXEC;
 	uint64_t v, sz;
-	int rc = elf_sym(&e, sym, &v, &sz);
-	elf_close(&e);
+	int rc = nprof_procelf_sym(&e, sym, &v, &sz);
+	nprof_procelf_close(&e);
 	if (rc == 0)
 		*addr = m.base + v;
 	return rc;
@@ -785,15 +611,15 @@ int nprof_cli_inject(pid_t pid, const char *lib, const char *fn_name, const char
 	int rc = prepare(s, pid, err, errlen);
 	uint64_t dlopen_addr = 0, dlerror_addr = 0, sz;
 	if (rc == 0 && load) {
-		struct elf_file e;
-		rc = elf_open(pid, s->libc.path, &e);
+		struct nprof_procelf_file e;
+		rc = nprof_procelf_open(pid, s->libc.path, &e);
 		if (rc == 0) {
-			if (elf_sym(&e, "dlopen", &dlopen_addr, &sz) != 0 &&
-			    elf_sym(&e, "__libc_dlopen_mode", &dlopen_addr, &sz) != 0)
+			if (nprof_procelf_sym(&e, "dlopen", &dlopen_addr, &sz) != 0 &&
+			    nprof_procelf_sym(&e, "__libc_dlopen_mode", &dlopen_addr, &sz) != 0)
 				dlopen_addr = 0;
-			if (elf_sym(&e, "dlerror", &dlerror_addr, &sz) != 0)
+			if (nprof_procelf_sym(&e, "dlerror", &dlerror_addr, &sz) != 0)
 				dlerror_addr = 0;
-			elf_close(&e);
+			nprof_procelf_close(&e);
 		}
 		if (dlopen_addr == 0) {
 			snprintf(err, errlen, "no dlopen in %s (glibc older than 2.34 needs "

@@ -7,8 +7,8 @@
  * Our own small protobuf decoder rather than a protobuf library: the
  * command needs one message type, and a hand-written reader keeps every
  * bound check in sight. The input is untrusted, so:
- *   - every read goes through next_field()/read_varint(), which check the
- *     remaining length before touching a byte;
+ *   - every read goes through wire.c (nprof_wire_next, nprof_wire_varint),
+ *     which checks the remaining length before touching a byte;
  *   - sizes come from counting the input first, so an allocation is never
  *     larger than a small multiple of the (bounded) decompressed size;
  *   - IDs and string indexes are checked before they are followed.
@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "profile.h"
+#include "wire.h"
 
 /* Top-level fields of Profile in profile.proto. */
 enum {
@@ -35,229 +36,13 @@ enum {
 	F_DEFAULT_SAMPLE_TYPE = 14,
 };
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
-/* ------------------------------------------------------------------ */
-/* Arena and errors                                                     */
-/* ------------------------------------------------------------------ */
-
-struct block {
-	struct block *next;
-	size_t used, cap;
-	max_align_t data[];
-};
-
-#define BLOCK_MIN (256u * 1024)
-
-struct ctx {
-	const uint8_t *base;    /* start of the decoded buffer, for offsets */
-	char *err;
-	size_t errlen;
-	struct block *blocks;
-	int failed;
-};
-
-__attribute__((format(printf, 2, 3)))
-static int fail(struct ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	/* The first error is the cause; later ones are consequences. */
-	if (!c->failed) {
-		va_start(ap, fmt);
-		vsnprintf(c->err, c->errlen, fmt, ap);
-		va_end(ap);
-		c->failed = 1;
-	}
-	return -1;
-}
-
-static size_t off(const struct ctx *c, const uint8_t *p)
-{
-	return (size_t)(p - c->base);
-}
-
-/* Zeroed storage for n objects of `size` bytes, or NULL after fail(). */
-static void *arena_array(struct ctx *c, size_t n, size_t size)
-{
-	const size_t align = sizeof(max_align_t);
-	struct block *b = c->blocks;
-	size_t need;
-
-	if (n == 0)
-		n = 1;          /* a valid pointer even for empty arrays */
-	if (n > (SIZE_MAX / 2) / size) {
-		fail(c, "out of memory");
-		return NULL;
-	}
-	need = (n * size + align - 1) / align * align;
-	if (!b || b->cap - b->used < need) {
-		size_t cap = need > BLOCK_MIN ? need : BLOCK_MIN;
-
-		b = calloc(1, sizeof(*b) + cap);
-		if (!b) {
-			fail(c, "out of memory");
-			return NULL;
-		}
-		b->cap = cap;
-		b->next = c->blocks;
-		c->blocks = b;
-	}
-	b->used += need;
-	return (char *)b->data + b->used - need;
-}
-
-static void free_blocks(struct block *b)
-{
-	while (b) {
-		struct block *next = b->next;
-
-		free(b);
-		b = next;
-	}
-}
-
-/* ------------------------------------------------------------------ */
-/* Wire format                                                          */
-/* ------------------------------------------------------------------ */
-
-/* A message being read: [p, end). */
-struct rd {
-	const uint8_t *p, *end;
-};
-
-struct fld {
-	uint32_t num;
-	int wt;
-	uint64_t u;             /* WT_VARINT, WT_I64, WT_I32 */
-	const uint8_t *data;    /* WT_LEN payload */
-	size_t len;
-	const uint8_t *at;      /* where the key was, for messages */
-};
-
-static int read_varint(struct ctx *c, struct rd *r, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	for (int shift = 0; shift < 64; shift += 7) {
-		if (r->p >= r->end)
-			return fail(c, "truncated varint at byte %zu", off(c, r->p));
-		uint8_t b = *r->p++;
-
-		x |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = x;
-			return 0;
-		}
-	}
-	return fail(c, "varint longer than 10 bytes at byte %zu", off(c, r->p));
-}
-
-/* Reads the next field of message r. Returns 1 with *f set, 0 at the
- * end of the message, -1 on malformed input. */
-static int next_field(struct ctx *c, struct rd *r, struct fld *f)
-{
-	uint64_t key, n;
-
-	if (r->p >= r->end)
-		return 0;
-	f->at = r->p;
-	if (read_varint(c, r, &key) != 0)
-		return -1;
-	f->num = (uint32_t)(key >> 3);
-	f->wt = (int)(key & 7);
-	if (key >> 3 == 0 || key >> 3 > 0x1fffffff)
-		return fail(c, "bad field number at byte %zu", off(c, f->at));
-	switch (f->wt) {
-	case WT_VARINT:
-		return read_varint(c, r, &f->u) == 0 ? 1 : -1;
-	case WT_I64:
-	case WT_I32:
-		n = f->wt == WT_I64 ? 8 : 4;
-		if ((size_t)(r->end - r->p) < n)
-			return fail(c, "truncated field at byte %zu", off(c, f->at));
-		f->u = 0;
-		for (uint64_t i = 0; i < n; i++)
-			f->u |= (uint64_t)r->p[i] << (8 * i);
-		r->p += n;
-		return 1;
-	case WT_LEN:
-		if (read_varint(c, r, &n) != 0)
-			return -1;
-		if (n > (uint64_t)(r->end - r->p))
-			return fail(c, "field %u at byte %zu is longer than its message",
-				    f->num, off(c, f->at));
-		f->data = r->p;
-		f->len = (size_t)n;
-		r->p += n;
-		return 1;
-	default:
-		/* Groups (3, 4) were never used by profile.proto. */
-		return fail(c, "unsupported wire type %d at byte %zu", f->wt,
-			    off(c, f->at));
-	}
-}
-
-static struct rd sub(const struct fld *f)
-{
-	return (struct rd){f->data, f->data + f->len};
-}
-
-static int want_varint(struct ctx *c, const struct fld *f, const char *what)
-{
-	if (f->wt != WT_VARINT)
-		return fail(c, "%s at byte %zu: wire type %d, want a varint", what,
-			    off(c, f->at), f->wt);
-	return 0;
-}
-
-static int want_message(struct ctx *c, const struct fld *f, const char *what)
-{
-	if (f->wt != WT_LEN)
-		return fail(c, "%s at byte %zu: wire type %d, want a message", what,
-			    off(c, f->at), f->wt);
-	return 0;
-}
-
-/*
- * The integers of one occurrence of a repeated numeric field, packed
- * (WT_LEN) or not (WT_VARINT). With dst NULL only counts them into *n;
- * else stores them at dst[*n...] and advances *n (the caller sized dst
- * with a counting pass over the same bytes).
- */
-static int repeated_ints(struct ctx *c, const struct fld *f, const char *what,
-			 uint64_t *dst, size_t *n)
-{
-	struct rd r;
-	uint64_t v;
-
-	if (f->wt == WT_VARINT) {
-		if (dst)
-			dst[*n] = f->u;
-		(*n)++;
-		return 0;
-	}
-	if (f->wt != WT_LEN)
-		return fail(c, "%s at byte %zu: wire type %d, want varints", what,
-			    off(c, f->at), f->wt);
-	r = sub(f);
-	while (r.p < r.end) {
-		if (read_varint(c, &r, &v) != 0)
-			return -1;
-		if (dst)
-			dst[*n] = v;
-		(*n)++;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Decoding                                                             */
 /* ------------------------------------------------------------------ */
 
 struct dec {
-	struct ctx c;
-	struct rd top;
+	struct nprof_wire c;
+	struct nprof_wire_msg top;
 	struct nprof_profile *p;
 };
 
@@ -265,8 +50,8 @@ static int string_at(struct dec *d, uint64_t idx, const char *what,
 		     const uint8_t *at, const char **out)
 {
 	if (idx >= d->p->nstrings)
-		return fail(&d->c, "%s at byte %zu: string index %lld out of range "
-			    "(%zu strings)", what, off(&d->c, at), (long long)idx,
+		return nprof_wire_fail(&d->c, "%s at byte %zu: string index %lld out of range "
+			    "(%zu strings)", what, nprof_wire_off(&d->c, at), (long long)idx,
 			    d->p->nstrings);
 	*out = d->p->strings[idx];
 	return 0;
@@ -276,12 +61,12 @@ static int string_at(struct dec *d, uint64_t idx, const char *what,
  * of the top-level message checked once. */
 static int count_top(struct dec *d)
 {
-	struct rd r = d->top;
-	struct fld f;
+	struct nprof_wire_msg r = d->top;
+	struct nprof_wire_field f;
 	size_t ncomment = 0;
 	int got;
 
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		switch (f.num) {
 		case F_SAMPLE_TYPE: d->p->nsample_type++; break;
 		case F_SAMPLE: d->p->nsample++; break;
@@ -290,7 +75,7 @@ static int count_top(struct dec *d)
 		case F_FUNCTION: d->p->nfunction++; break;
 		case F_STRING_TABLE: d->p->nstrings++; break;
 		case F_COMMENT:
-			if (repeated_ints(&d->c, &f, "comment", NULL, &ncomment) != 0)
+			if (nprof_wire_ints(&d->c, &f, "comment", NULL, &ncomment) != 0)
 				return -1;
 			break;
 		default: break;
@@ -307,22 +92,22 @@ static int read_strings_and_scalars(struct dec *d, uint64_t *dst_idx,
 				    uint64_t *comment_idx)
 {
 	struct nprof_profile *p = d->p;
-	struct rd r = d->top;
-	struct fld f;
+	struct nprof_wire_msg r = d->top;
+	struct nprof_wire_field f;
 	size_t ns = 0, nc = 0;
 	int got;
 
-	p->strings = arena_array(&d->c, p->nstrings, sizeof(char *));
+	p->strings = nprof_wire_alloc(&d->c, p->nstrings, sizeof(char *));
 	if (!p->strings)
 		return -1;
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		switch (f.num) {
 		case F_STRING_TABLE: {
 			char *s;
 
-			if (want_message(&d->c, &f, "string") != 0)
+			if (nprof_wire_want_message(&d->c, &f, "string") != 0)
 				return -1;
-			s = arena_array(&d->c, f.len + 1, 1);
+			s = nprof_wire_alloc(&d->c, f.len + 1, 1);
 			if (!s)
 				return -1;
 			memcpy(s, f.data, f.len);
@@ -333,7 +118,7 @@ static int read_strings_and_scalars(struct dec *d, uint64_t *dst_idx,
 		case F_DURATION:
 		case F_PERIOD:
 		case F_DEFAULT_SAMPLE_TYPE:
-			if (want_varint(&d->c, &f, "profile scalar") != 0)
+			if (nprof_wire_want_varint(&d->c, &f, "profile scalar") != 0)
 				return -1;
 			if (f.num == F_TIME)
 				p->time_nanos = (int64_t)f.u;
@@ -345,7 +130,7 @@ static int read_strings_and_scalars(struct dec *d, uint64_t *dst_idx,
 				*dst_idx = f.u;
 			break;
 		case F_COMMENT:
-			if (repeated_ints(&d->c, &f, "comment", comment_idx, &nc) != 0)
+			if (nprof_wire_ints(&d->c, &f, "comment", comment_idx, &nc) != 0)
 				return -1;
 			break;
 		default:
@@ -355,24 +140,24 @@ static int read_strings_and_scalars(struct dec *d, uint64_t *dst_idx,
 	if (got < 0)
 		return -1;
 	if (p->nstrings == 0)
-		return fail(&d->c, "no string table");
+		return nprof_wire_fail(&d->c, "no string table");
 	if (p->strings[0][0] != '\0')
-		return fail(&d->c, "string_table[0] is not empty");
+		return nprof_wire_fail(&d->c, "string_table[0] is not empty");
 	return 0;
 }
 
-static int decode_value_type(struct dec *d, const struct fld *outer,
+static int decode_value_type(struct dec *d, const struct nprof_wire_field *outer,
 			     struct nprof_profile_value_type *vt)
 {
-	struct rd r = sub(outer);
-	struct fld f;
+	struct nprof_wire_msg r = nprof_wire_sub(outer);
+	struct nprof_wire_field f;
 	int got;
 
 	vt->type = vt->unit = "";
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		if (f.num != 1 && f.num != 2)
 			continue;
-		if (want_varint(&d->c, &f, "value type") != 0 ||
+		if (nprof_wire_want_varint(&d->c, &f, "value type") != 0 ||
 		    string_at(d, f.u, "value type", f.at,
 			      f.num == 1 ? &vt->type : &vt->unit) != 0)
 			return -1;
@@ -380,18 +165,18 @@ static int decode_value_type(struct dec *d, const struct fld *outer,
 	return got;
 }
 
-static int decode_function(struct dec *d, const struct fld *outer,
+static int decode_function(struct dec *d, const struct nprof_wire_field *outer,
 			   struct nprof_profile_function *fn)
 {
-	struct rd r = sub(outer);
-	struct fld f;
+	struct nprof_wire_msg r = nprof_wire_sub(outer);
+	struct nprof_wire_field f;
 	int got;
 
 	fn->name = fn->system_name = fn->filename = "";
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		if (f.num < 1 || f.num > 5)
 			continue;
-		if (want_varint(&d->c, &f, "function field") != 0)
+		if (nprof_wire_want_varint(&d->c, &f, "function field") != 0)
 			return -1;
 		switch (f.num) {
 		case 1: fn->id = f.u; break;
@@ -406,22 +191,22 @@ static int decode_function(struct dec *d, const struct fld *outer,
 			return -1;
 	}
 	if (got == 0 && fn->id == 0)
-		return fail(&d->c, "function at byte %zu has id 0", off(&d->c, outer->at));
+		return nprof_wire_fail(&d->c, "function at byte %zu has id 0", nprof_wire_off(&d->c, outer->at));
 	return got;
 }
 
-static int decode_mapping(struct dec *d, const struct fld *outer,
+static int decode_mapping(struct dec *d, const struct nprof_wire_field *outer,
 			  struct nprof_profile_mapping *m)
 {
-	struct rd r = sub(outer);
-	struct fld f;
+	struct nprof_wire_msg r = nprof_wire_sub(outer);
+	struct nprof_wire_field f;
 	int got;
 
 	m->file = m->build_id = "";
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		if (f.num < 1 || f.num > 10)
 			continue;
-		if (want_varint(&d->c, &f, "mapping field") != 0)
+		if (nprof_wire_want_varint(&d->c, &f, "mapping field") != 0)
 			return -1;
 		switch (f.num) {
 		case 1: m->id = f.u; break;
@@ -436,7 +221,7 @@ static int decode_mapping(struct dec *d, const struct fld *outer,
 			return -1;
 	}
 	if (got == 0 && m->id == 0)
-		return fail(&d->c, "mapping at byte %zu has id 0", off(&d->c, outer->at));
+		return nprof_wire_fail(&d->c, "mapping at byte %zu has id 0", nprof_wire_off(&d->c, outer->at));
 	return got;
 }
 
@@ -471,7 +256,7 @@ static int cmp_location(const void *a, const void *b)
 		qsort((arr), (n), sizeof(*(arr)), (cmp));                    \
 		for (size_t i_ = 1; i_ < (n); i_++)                          \
 			if ((arr)[i_].id == (arr)[i_ - 1].id)                \
-				return fail(&(d)->c, "two %ss have id %llu", \
+				return nprof_wire_fail(&(d)->c, "two %ss have id %llu", \
 					    (what),                          \
 					    (unsigned long long)(arr)[i_].id); \
 	} while (0)
@@ -500,54 +285,54 @@ static const struct nprof_profile_location *find_location(const struct nprof_pro
 	return bsearch(&key, p->location, p->nlocation, sizeof(key), cmp_location);
 }
 
-static int decode_line(struct dec *d, const struct fld *outer,
+static int decode_line(struct dec *d, const struct nprof_wire_field *outer,
 		       struct nprof_profile_line *ln)
 {
-	struct rd r = sub(outer);
-	struct fld f;
+	struct nprof_wire_msg r = nprof_wire_sub(outer);
+	struct nprof_wire_field f;
 	int got;
 
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		if (f.num != 1 && f.num != 2)
 			continue;       /* column (3) is not used */
-		if (want_varint(&d->c, &f, "line field") != 0)
+		if (nprof_wire_want_varint(&d->c, &f, "line field") != 0)
 			return -1;
 		if (f.num == 2) {
 			ln->line = (int64_t)f.u;
 		} else if (f.u != 0) {
 			ln->function = find_function(d->p, f.u);
 			if (!ln->function)
-				return fail(&d->c, "line at byte %zu refers to unknown "
-					    "function %llu", off(&d->c, f.at),
+				return nprof_wire_fail(&d->c, "line at byte %zu refers to unknown "
+					    "function %llu", nprof_wire_off(&d->c, f.at),
 					    (unsigned long long)f.u);
 		}
 	}
 	return got;
 }
 
-static int decode_location(struct dec *d, const struct fld *outer,
+static int decode_location(struct dec *d, const struct nprof_wire_field *outer,
 			   struct nprof_profile_location *l)
 {
-	struct rd r = sub(outer);
-	struct fld f;
+	struct nprof_wire_msg r = nprof_wire_sub(outer);
+	struct nprof_wire_field f;
 	size_t nline = 0;
 	int got;
 
-	while ((got = next_field(&d->c, &r, &f)) == 1)
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1)
 		if (f.num == 4)
 			nline++;
 	if (got < 0)
 		return -1;
-	l->line = arena_array(&d->c, nline, sizeof(*l->line));
+	l->line = nprof_wire_alloc(&d->c, nline, sizeof(*l->line));
 	if (!l->line)
 		return -1;
-	r = sub(outer);
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	r = nprof_wire_sub(outer);
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		switch (f.num) {
 		case 1:
 		case 2:
 		case 3:
-			if (want_varint(&d->c, &f, "location field") != 0)
+			if (nprof_wire_want_varint(&d->c, &f, "location field") != 0)
 				return -1;
 			if (f.num == 1)
 				l->id = f.u;
@@ -559,7 +344,7 @@ static int decode_location(struct dec *d, const struct fld *outer,
 				l->mapping = find_mapping(d->p, f.u);
 			break;
 		case 4:
-			if (want_message(&d->c, &f, "line") != 0 ||
+			if (nprof_wire_want_message(&d->c, &f, "line") != 0 ||
 			    decode_line(d, &f, &l->line[l->nline++]) != 0)
 				return -1;
 			break;
@@ -568,22 +353,22 @@ static int decode_location(struct dec *d, const struct fld *outer,
 		}
 	}
 	if (got == 0 && l->id == 0)
-		return fail(&d->c, "location at byte %zu has id 0", off(&d->c, outer->at));
+		return nprof_wire_fail(&d->c, "location at byte %zu has id 0", nprof_wire_off(&d->c, outer->at));
 	return got;
 }
 
-static int decode_label(struct dec *d, const struct fld *outer,
+static int decode_label(struct dec *d, const struct nprof_wire_field *outer,
 			struct nprof_profile_label *lb)
 {
-	struct rd r = sub(outer);
-	struct fld f;
+	struct nprof_wire_msg r = nprof_wire_sub(outer);
+	struct nprof_wire_field f;
 	int got;
 
 	lb->key = lb->str = lb->num_unit = "";
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		if (f.num < 1 || f.num > 4)
 			continue;
-		if (want_varint(&d->c, &f, "label field") != 0)
+		if (nprof_wire_want_varint(&d->c, &f, "label field") != 0)
 			return -1;
 		switch (f.num) {
 		case 1: got = string_at(d, f.u, "label key", f.at, &lb->key); break;
@@ -597,20 +382,20 @@ static int decode_label(struct dec *d, const struct fld *outer,
 	return got;
 }
 
-static int decode_sample(struct dec *d, const struct fld *outer,
+static int decode_sample(struct dec *d, const struct nprof_wire_field *outer,
 			 struct nprof_profile_sample *s)
 {
-	struct rd r = sub(outer);
-	struct fld f;
+	struct nprof_wire_msg r = nprof_wire_sub(outer);
+	struct nprof_wire_field f;
 	size_t nloc = 0, nval = 0, nlab = 0;
 	uint64_t *ids;
 	int got;
 
 	/* Count first: packed runs hold any number of integers. */
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
-		if (f.num == 1 && repeated_ints(&d->c, &f, "location_id", NULL, &nloc) != 0)
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
+		if (f.num == 1 && nprof_wire_ints(&d->c, &f, "location_id", NULL, &nloc) != 0)
 			return -1;
-		if (f.num == 2 && repeated_ints(&d->c, &f, "value", NULL, &nval) != 0)
+		if (f.num == 2 && nprof_wire_ints(&d->c, &f, "value", NULL, &nval) != 0)
 			return -1;
 		if (f.num == 3)
 			nlab++;
@@ -618,29 +403,29 @@ static int decode_sample(struct dec *d, const struct fld *outer,
 	if (got < 0)
 		return -1;
 	if (nval != d->p->nsample_type)
-		return fail(&d->c, "sample at byte %zu has %zu values for %zu sample types",
-			    off(&d->c, outer->at), nval, d->p->nsample_type);
-	ids = arena_array(&d->c, nloc, sizeof(*ids));
-	s->location = arena_array(&d->c, nloc, sizeof(*s->location));
-	s->value = arena_array(&d->c, nval, sizeof(*s->value));
-	s->label = arena_array(&d->c, nlab, sizeof(*s->label));
+		return nprof_wire_fail(&d->c, "sample at byte %zu has %zu values for %zu sample types",
+			    nprof_wire_off(&d->c, outer->at), nval, d->p->nsample_type);
+	ids = nprof_wire_alloc(&d->c, nloc, sizeof(*ids));
+	s->location = nprof_wire_alloc(&d->c, nloc, sizeof(*s->location));
+	s->value = nprof_wire_alloc(&d->c, nval, sizeof(*s->value));
+	s->label = nprof_wire_alloc(&d->c, nlab, sizeof(*s->label));
 	if (!ids || !s->location || !s->value || !s->label)
 		return -1;
 
-	r = sub(outer);
+	r = nprof_wire_sub(outer);
 	nval = 0;
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		if (f.num == 1) {
-			if (repeated_ints(&d->c, &f, "location_id", ids,
+			if (nprof_wire_ints(&d->c, &f, "location_id", ids,
 					  &s->nlocation) != 0)
 				return -1;
 		} else if (f.num == 2) {
 			/* int64 on the wire is the two's complement varint. */
-			if (repeated_ints(&d->c, &f, "value", (uint64_t *)s->value,
+			if (nprof_wire_ints(&d->c, &f, "value", (uint64_t *)s->value,
 					  &nval) != 0)
 				return -1;
 		} else if (f.num == 3) {
-			if (want_message(&d->c, &f, "label") != 0 ||
+			if (nprof_wire_want_message(&d->c, &f, "label") != 0 ||
 			    decode_label(d, &f, &s->label[s->nlabel++]) != 0)
 				return -1;
 		}
@@ -650,8 +435,8 @@ static int decode_sample(struct dec *d, const struct fld *outer,
 	for (size_t i = 0; i < s->nlocation; i++) {
 		s->location[i] = find_location(d->p, ids[i]);
 		if (!s->location[i])
-			return fail(&d->c, "sample at byte %zu refers to unknown location %llu",
-				    off(&d->c, outer->at), (unsigned long long)ids[i]);
+			return nprof_wire_fail(&d->c, "sample at byte %zu refers to unknown location %llu",
+				    nprof_wire_off(&d->c, outer->at), (unsigned long long)ids[i]);
 	}
 	return 0;
 }
@@ -661,12 +446,12 @@ static int decode_sample(struct dec *d, const struct fld *outer,
 static int decode_messages(struct dec *d, int which)
 {
 	struct nprof_profile *p = d->p;
-	struct rd r = d->top;
-	struct fld f;
+	struct nprof_wire_msg r = d->top;
+	struct nprof_wire_field f;
 	size_t nf = 0, nm = 0, nl = 0, ns = 0, nst = 0;
 	int got, rc = 0;
 
-	while ((got = next_field(&d->c, &r, &f)) == 1) {
+	while ((got = nprof_wire_next(&d->c, &r, &f)) == 1) {
 		int mine = which == 3 ? (f.num == F_FUNCTION || f.num == F_MAPPING)
 			 : which == 4 ? f.num == F_LOCATION
 			 : (f.num == F_SAMPLE || f.num == F_SAMPLE_TYPE ||
@@ -674,7 +459,7 @@ static int decode_messages(struct dec *d, int which)
 
 		if (!mine)
 			continue;
-		if (want_message(&d->c, &f, "profile message") != 0)
+		if (nprof_wire_want_message(&d->c, &f, "profile message") != 0)
 			return -1;
 		switch (f.num) {
 		case F_FUNCTION: rc = decode_function(d, &f, &p->function[nf++]); break;
@@ -699,13 +484,13 @@ static int decode(struct dec *d)
 
 	if (count_top(d) != 0)
 		return -1;
-	p->sample_type = arena_array(&d->c, p->nsample_type, sizeof(*p->sample_type));
-	p->sample = arena_array(&d->c, p->nsample, sizeof(*p->sample));
-	p->mapping = arena_array(&d->c, p->nmapping, sizeof(*p->mapping));
-	p->location = arena_array(&d->c, p->nlocation, sizeof(*p->location));
-	p->function = arena_array(&d->c, p->nfunction, sizeof(*p->function));
-	p->comment = arena_array(&d->c, p->ncomment, sizeof(*p->comment));
-	comment_idx = arena_array(&d->c, p->ncomment, sizeof(*comment_idx));
+	p->sample_type = nprof_wire_alloc(&d->c, p->nsample_type, sizeof(*p->sample_type));
+	p->sample = nprof_wire_alloc(&d->c, p->nsample, sizeof(*p->sample));
+	p->mapping = nprof_wire_alloc(&d->c, p->nmapping, sizeof(*p->mapping));
+	p->location = nprof_wire_alloc(&d->c, p->nlocation, sizeof(*p->location));
+	p->function = nprof_wire_alloc(&d->c, p->nfunction, sizeof(*p->function));
+	p->comment = nprof_wire_alloc(&d->c, p->ncomment, sizeof(*p->comment));
+	comment_idx = nprof_wire_alloc(&d->c, p->ncomment, sizeof(*comment_idx));
 	if (!p->sample_type || !p->sample || !p->mapping || !p->location ||
 	    !p->function || !p->comment || !comment_idx)
 		return -1;
@@ -732,7 +517,7 @@ static int decode(struct dec *d)
 	if (decode_messages(d, 5) != 0)
 		return -1;
 	if (p->nsample_type == 0)
-		return fail(&d->c, "no sample types");
+		return nprof_wire_fail(&d->c, "no sample types");
 	return 0;
 }
 
@@ -751,13 +536,13 @@ int nprof_profile_decode(const uint8_t *in, size_t len, struct nprof_profile **o
 	d.c.base = in;
 	d.c.err = why;
 	d.c.errlen = whylen;
-	d.top = (struct rd){in, in + len};
+	d.top = (struct nprof_wire_msg){in, in + len};
 	d.p = calloc(1, sizeof(*d.p));
 	if (!d.p) {
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
-	rc = len == 0 ? fail(&d.c, "no data") : decode(&d);
+	rc = len == 0 ? nprof_wire_fail(&d.c, "no data") : decode(&d);
 	d.p->blocks = d.c.blocks;
 	if (rc != 0) {
 		nprof_profile_free(d.p);
@@ -771,7 +556,7 @@ void nprof_profile_free(struct nprof_profile *p)
 {
 	if (!p)
 		return;
-	free_blocks(p->blocks);
+	nprof_wire_free_blocks(p->blocks);
 	free(p);
 }
 

@@ -28,10 +28,12 @@
  * scan's tables from mmap. Not async-signal-safe.
  */
 #include "api.h"
+#include "check_int.h"
 #include "arena.h"
 #include "base.h"
 #include "buf.h"
 #include "fd_int.h"
+#include "frames.h"
 #include "heap.h"
 #include "heap_region.h"
 #include "nprof.h"
@@ -42,7 +44,6 @@
 #include "threads.h"
 
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -54,114 +55,11 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { K_THREADS = 1, K_FDS = 2, K_HEAP = 4, K_HEAP_ALL = 8 };
-enum { S_THREAD, S_FD, S_HEAP, S_KINDS };
 
 /* Exiting threads get this long to finish before they count. */
 #define GRACE_NS (250 * 1000000LL)
-#define MAX_SUPP 256
 
 static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* ---------------------------------------------------------------- */
-/* settings and suppressions                                         */
-/* ---------------------------------------------------------------- */
-
-struct supp {
-	int kind;               /* S_* */
-	char pattern[240];
-};
-
-static struct supp supps[MAX_SUPP];
-static int nsupps;
-static int kinds_cfg;
-static int settings_read;
-
-static int parse_kinds(const char *v)
-{
-	int k = 0;
-	char buf[128];
-	snprintf(buf, sizeof buf, "%s", v);
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL;
-	     t = strtok_r(NULL, ",", &save)) {
-		if (strcmp(t, "threads") == 0)
-			k |= K_THREADS;
-		else if (strcmp(t, "fds") == 0)
-			k |= K_FDS;
-		else if (strcmp(t, "heap") == 0)
-			k |= K_HEAP;
-		else if (strcmp(t, "heap=all") == 0)
-			k |= K_HEAP | K_HEAP_ALL;
-		else
-			nprof__log("NPROF_CHECK_KINDS: unknown kind '%s' ignored", t);
-	}
-	return k != 0 ? k : K_THREADS | K_FDS | K_HEAP;
-}
-
-/* Reads the suppressions file (already validated by `nprof check`; a bad
- * line here is logged and skipped). */
-static void read_suppressions(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		nprof__log("NPROF_CHECK_SUPPRESSIONS=%s: %s", path, strerror(errno));
-		return;
-	}
-	char buf[16384];
-	size_t len = 0;
-	ssize_t n;
-	while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = '\0';
-	int lineno = 0;
-	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		lineno++;
-		while (*line == ' ' || *line == '\t')
-			line++;
-		size_t l = strlen(line);
-		while (l > 0 && (line[l - 1] == ' ' || line[l - 1] == '\t' || line[l - 1] == '\r'))
-			line[--l] = '\0';
-		if (*line == '\0' || *line == '#')
-			continue;
-		int kind = nprof__check_supp_kind(line);
-		const char *colon = strchr(line, ':');
-		if (kind < 0 || colon == NULL || colon[1] == '\0') {
-			nprof__log("%s:%d: bad suppression '%s'; ignored", path, lineno, line);
-			continue;
-		}
-		if (nsupps < MAX_SUPP) {
-			supps[nsupps].kind = kind;
-			snprintf(supps[nsupps].pattern, sizeof supps[nsupps].pattern, "%s", colon + 1);
-			nsupps++;
-		}
-	}
-}
-
-int nprof__check_supp_kind(const char *line)
-{
-	static const struct {
-		const char *name;
-		int kind;
-	} names[] = {{"thread:", S_THREAD}, {"fd:", S_FD}, {"heap:", S_HEAP}, {"leak:", S_HEAP}};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strncmp(line, names[i].name, strlen(names[i].name)) == 0)
-			return names[i].kind;
-	return -1;
-}
-
-static void read_settings(void)
-{
-	if (settings_read)
-		return;
-	settings_read = 1;
-	const char *k = getenv("NPROF_CHECK_KINDS");
-	kinds_cfg = parse_kinds(k != NULL ? k : "");
-	const char *s = getenv("NPROF_CHECK_SUPPRESSIONS");
-	if (s != NULL && s[0] != '\0')
-		read_suppressions(s);
-}
 
 /* ---------------------------------------------------------------- */
 /* marks                                                             */
@@ -264,159 +162,8 @@ static int fd_new(const struct mark *m, const struct fd_ent *e)
 }
 
 /* ---------------------------------------------------------------- */
-/* frames                                                            */
-/* ---------------------------------------------------------------- */
-
-struct oframe {
-	const char *function;
-	const char *file;
-	int line;
-	char addr[24];
-};
-
-struct symctx {
-	struct nprof_symtab *st;
-	char self_so[512];
-};
-
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s != NULL ? s + 1 : p;
-}
-
-/* Not the program's code: the C and C++ runtimes, the loader, nprof. The
- * same rule as the leak suspects' (leaks.c). */
-static int foreign_mapping(const struct symctx *c, const struct nprof_mapping *m)
-{
-	static const char *const sys[] = {
-		"libc.so", "libc-", "libstdc++", "libgcc_s", "ld-linux", "ld-", "ld.so",
-		"libpthread", "libm.so", "libm-", "libdl", "librt", "libc++", "libc++abi",
-		"libunwind", "libdw", "libelf", "libmicrohttpd", "libz.so", "libnprof",
-		"libcmocka", "libcheck", "libsubunit",
-	};
-	if (m == NULL || m->file == NULL || m->file[0] == '\0' || m->file[0] == '[')
-		return 1;
-	if (c->self_so[0] != '\0' && strcmp(m->file, c->self_so) == 0)
-		return 1;
-	const char *b = base_name(m->file);
-	for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
-		if (strncmp(b, sys[i], strlen(sys[i])) == 0)
-			return 1;
-	return 0;
-}
-
-static void symctx_open(struct symctx *c)
-{
-	memset(c, 0, sizeof *c);
-	Dl_info info;
-	if (dladdr((void *)symctx_open, &info) != 0 && info.dli_fname != NULL &&
-	    strncmp(base_name(info.dli_fname), "libnprof", 8) == 0)
-		snprintf(c->self_so, sizeof c->self_so, "%s", info.dli_fname);
-	c->st = nprof__sym_open();
-}
-
-static void symctx_close(struct symctx *c)
-{
-	if (c->st != NULL)
-		nprof__sym_close(c->st);
-	c->st = NULL;
-}
-
-/* Frames of stack `id`, innermost first, inlined calls expanded; with
- * `program_only`, the program's frames alone (or, when it has none, the
- * innermost few of the others, so the entry is never blank). */
-static int frames_of(struct symctx *c, uint32_t id, int program_only, struct oframe *out, int max)
-{
-	int npcs, n = 0;
-	const uintptr_t *pcs = id != 0 ? nprof__stack_get(id, &npcs) : NULL;
-	if (pcs == NULL)
-		return 0;
-	for (int pass = program_only ? 0 : 1; pass < 2 && n == 0; pass++) {
-		int lim = pass == 0 ? max : (program_only && max > 4 ? 4 : max);
-		for (int k = 0; k < npcs && n < lim; k++) {
-			uintptr_t addr = pcs[k] - 1;
-			const struct nprof_mapping *m = c->st ? nprof__sym_mapping(c->st, addr) : NULL;
-			if (pass == 0 && c->st != NULL && foreign_mapping(c, m))
-				continue;
-			struct nprof_frame fr[16];
-			int nf = c->st ? nprof__sym_lookup(c->st, addr, fr, 16) : 0;
-			if (nf <= 0) {
-				struct oframe *o = &out[n++];
-				snprintf(o->addr, sizeof o->addr, "%#" PRIxPTR, addr);
-				o->function = o->addr;
-				o->file = m != NULL && m->file != NULL ? m->file : "";
-				o->line = 0;
-				continue;
-			}
-			for (int f = 0; f < nf && n < lim; f++) {
-				if (pass == 0 && (strncmp(fr[f].function, "nprof_", 6) == 0 ||
-						  strcmp(fr[f].function, "_start") == 0))
-					continue;
-				struct oframe *o = &out[n++];
-				o->function = fr[f].function[0] ? fr[f].function : "?";
-				o->file = fr[f].file;
-				o->line = fr[f].line;
-				o->addr[0] = '\0';
-			}
-		}
-	}
-	return n;
-}
-
-static int frame_matches(const struct oframe *f, const char *pat)
-{
-	return fnmatch(pat, f->function, 0) == 0 ||
-	       (f->file[0] != '\0' && (fnmatch(pat, f->file, 0) == 0 ||
-				       fnmatch(pat, base_name(f->file), 0) == 0));
-}
-
-/* True when a suppression of `kind` matches any frame of the stacks. */
-static int suppressed(struct symctx *c, int kind, uint32_t s1, uint32_t s2)
-{
-	if (nsupps == 0)
-		return 0;
-	struct oframe fr[NPROF_MAX_FRAMES * 2];
-	uint32_t ids[2] = {s1, s2};
-	for (int k = 0; k < 2; k++) {
-		int n = frames_of(c, ids[k], 0, fr, NPROF_MAX_FRAMES * 2);
-		for (int i = 0; i < n; i++)
-			for (int j = 0; j < nsupps; j++)
-				if (supps[j].kind == kind && frame_matches(&fr[i], supps[j].pattern))
-					return 1;
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------- */
 /* findings                                                          */
 /* ---------------------------------------------------------------- */
-
-/* One reported group: threads, descriptors or blocks with the same stacks. */
-struct item {
-	int kind;               /* S_* */
-	uint32_t stack;         /* creating / opening / allocating stack */
-	uint32_t stack2;        /* threads: current stack */
-	int64_t count, bytes;
-	int leak;               /* heap: NPROF_REACH_* */
-	const char *wait;       /* threads */
-	char wait_buf[48];
-	char name[16];
-	int ids[8];             /* tids or fd numbers, the first few */
-	int nids;
-	uint8_t fdkind;
-	char target[160];
-};
-
-struct findings {
-	struct item *it;        /* arena */
-	size_t n, cap;
-	int64_t counts[S_KINDS];        /* things reported, per kind */
-	int64_t heap_bytes;
-	int64_t suppressed[S_KINDS];
-	int heap_skipped;       /* heap not checked: not every allocation recorded */
-	int heap_failed;
-};
 
 static struct item *add_item(struct findings *f)
 {
@@ -433,7 +180,7 @@ static struct item *add_item(struct findings *f)
 	return i;
 }
 
-static void collect_threads(struct findings *f, const struct mark *m, struct symctx *c)
+static void collect_threads(struct findings *f, const struct mark *m, struct nprof_frames *c)
 {
 	/* Grace: threads that are on their way out get to finish. */
 	int64_t deadline = nprof__mono_ns() + GRACE_NS;
@@ -459,7 +206,7 @@ static void collect_threads(struct findings *f, const struct mark *m, struct sym
 		if (ti->is_main || (ti->flags & NPROF_TI_SELF) || ti->tid == self ||
 		    (!m->all && has_tid(m->tids, m->ntids, ti->tid)))
 			continue;
-		if (suppressed(c, S_THREAD, ti->creator_stack, ti->stack)) {
+		if (nprof__check_supp_matches(c, S_THREAD, ti->creator_stack, ti->stack)) {
 			f->suppressed[S_THREAD]++;
 			continue;
 		}
@@ -485,7 +232,7 @@ static void collect_threads(struct findings *f, const struct mark *m, struct sym
 	nprof__threads_set_free(&set);
 }
 
-static void collect_fds(struct findings *f, const struct mark *m, struct symctx *c)
+static void collect_fds(struct findings *f, const struct mark *m, struct nprof_frames *c)
 {
 	struct snap s;
 	if (nprof__fd_snap_take(&s, 1) < 0) {
@@ -496,7 +243,7 @@ static void collect_fds(struct findings *f, const struct mark *m, struct symctx 
 		const struct fd_ent *e = &s.e[i];
 		if (!fd_new(m, e))
 			continue;
-		if (suppressed(c, S_FD, e->stack, 0)) {
+		if (nprof__check_supp_matches(c, S_FD, e->stack, 0)) {
 			f->suppressed[S_FD]++;
 			continue;
 		}
@@ -526,7 +273,7 @@ static void collect_fds(struct findings *f, const struct mark *m, struct symctx 
  * module's TLS): its only reference may sit in a cached thread stack or a
  * loader structure the scan does not see. LeakSanitizer ignores these too.
  */
-static int loader_block(struct symctx *c, uint32_t stack)
+static int loader_block(struct nprof_frames *c, uint32_t stack)
 {
 	int npcs;
 	const uintptr_t *pcs = nprof__stack_get(stack, &npcs);
@@ -535,7 +282,7 @@ static int loader_block(struct symctx *c, uint32_t stack)
 	const struct nprof_mapping *m = nprof__sym_mapping(c->st, pcs[0] - 1);
 	if (m == NULL || m->file == NULL)
 		return 0;
-	const char *b = base_name(m->file);
+	const char *b = nprof__frames_base_name(m->file);
 	return strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "ld.so", 5) == 0 ||
 	       strncmp(b, "ld-2.", 5) == 0;
 }
@@ -555,7 +302,7 @@ static int scan_heap(struct findings *f, const struct mark *m, struct nprof_reac
 	return 0;
 }
 
-static void collect_heap(struct findings *f, const struct mark *m, struct symctx *c, int all,
+static void collect_heap(struct findings *f, const struct mark *m, struct nprof_frames *c, int all,
 			 struct nprof_reach *rp)
 {
 	struct nprof_reach r = *rp;
@@ -587,7 +334,7 @@ static void collect_heap(struct findings *f, const struct mark *m, struct symctx
 		struct item *g = &f->it[k];
 		if (g->kind == S_HEAP && loader_block(c, g->stack))
 			continue;
-		if (g->kind == S_HEAP && suppressed(c, S_HEAP, g->stack, 0)) {
+		if (g->kind == S_HEAP && nprof__check_supp_matches(c, S_HEAP, g->stack, 0)) {
 			if (g->leak != NPROF_REACH_REACHABLE)
 				f->suppressed[S_HEAP] += g->count;
 			continue;
@@ -619,180 +366,6 @@ static int by_worst(const void *a, const void *b)
 }
 
 /* ---------------------------------------------------------------- */
-/* output                                                            */
-/* ---------------------------------------------------------------- */
-
-static void json_frames(struct nprof_buf *b, struct symctx *c, uint32_t id)
-{
-	struct oframe fr[NPROF_MAX_FRAMES];
-	int n = frames_of(c, id, 1, fr, NPROF_MAX_FRAMES);
-	nprof__buf_putc(b, '[');
-	for (int i = 0; i < n; i++) {
-		nprof__buf_printf(b, "%s{\"function\": ", i ? ", " : "");
-		nprof__buf_json_str(b, fr[i].function);
-		nprof__buf_printf(b, ", \"file\": ");
-		nprof__buf_json_str(b, fr[i].file);
-		nprof__buf_printf(b, ", \"line\": %d}", fr[i].line);
-	}
-	nprof__buf_putc(b, ']');
-}
-
-static void text_frames(struct nprof_buf *b, struct symctx *c, uint32_t id, const char *indent)
-{
-	struct oframe fr[NPROF_MAX_FRAMES];
-	int n = frames_of(c, id, 1, fr, NPROF_MAX_FRAMES);
-	if (n == 0)
-		nprof__buf_printf(b, "%s(stack unknown)\n", indent);
-	for (int i = 0; i < n; i++) {
-		nprof__buf_printf(b, "%s#%d %s", indent, i, fr[i].function);
-		if (fr[i].file[0] != '\0' && fr[i].line > 0)
-			nprof__buf_printf(b, " %s:%d", fr[i].file, fr[i].line);
-		else if (fr[i].file[0] != '\0')
-			nprof__buf_printf(b, " (%s)", base_name(fr[i].file));
-		nprof__buf_putc(b, '\n');
-	}
-}
-
-static const char *leak_name(int st)
-{
-	return st == NPROF_REACH_LEAKED ? "direct" : st == NPROF_REACH_INDIRECT ? "indirect" : "reachable";
-}
-
-static const char *plural(int64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
-}
-
-static int64_t total_of(const struct findings *f)
-{
-	return f->counts[S_THREAD] + f->counts[S_FD] + f->counts[S_HEAP];
-}
-
-static void write_text(struct nprof_buf *b, struct symctx *c, const struct findings *f,
-		       int kinds, const char *who)
-{
-	int64_t tot = total_of(f);
-	int64_t sup = f->suppressed[S_THREAD] + f->suppressed[S_FD] + f->suppressed[S_HEAP];
-	if (tot == 0 && !(kinds & K_HEAP_ALL)) {
-		if (f->heap_skipped && (kinds & K_HEAP))
-			nprof__buf_printf(b, "nprof check: %s (pid %d): heap not checked (not every "
-					  "allocation is recorded: set NPROF_HEAP_RATE=1)\n", who, (int)getpid());
-		return;
-	}
-	nprof__buf_printf(b, "nprof check: %s (pid %d): %lld %s, %lld %s, %lld heap %s (%lld bytes) leaked",
-			  who, (int)getpid(), (long long)f->counts[S_THREAD],
-			  plural(f->counts[S_THREAD], "thread", "threads"), (long long)f->counts[S_FD],
-			  plural(f->counts[S_FD], "descriptor", "descriptors"),
-			  (long long)f->counts[S_HEAP], plural(f->counts[S_HEAP], "block", "blocks"),
-			  (long long)f->heap_bytes);
-	if (sup > 0)
-		nprof__buf_printf(b, "; %lld suppressed", (long long)sup);
-	nprof__buf_putc(b, '\n');
-	if (f->heap_skipped && (kinds & K_HEAP))
-		nprof__buf_printf(b, "  (heap not checked: set NPROF_HEAP_RATE=1)\n");
-	if (f->heap_failed)
-		nprof__buf_printf(b, "  (heap not checked: out of memory)\n");
-	int section = -1;
-	for (size_t k = 0; k < f->n; k++) {
-		const struct item *g = &f->it[k];
-		int sec = g->kind == S_HEAP && g->leak == NPROF_REACH_REACHABLE ? S_KINDS : g->kind;
-		if (sec != section) {
-			section = sec;
-			if (sec == S_THREAD)
-				nprof__buf_printf(b, "\nthreads still running (%lld):\n",
-						  (long long)f->counts[S_THREAD]);
-			else if (sec == S_FD)
-				nprof__buf_printf(b, "\ndescriptors left open (%lld):\n",
-						  (long long)f->counts[S_FD]);
-			else if (sec == S_HEAP)
-				nprof__buf_printf(b, "\nheap blocks unreachable (%lld blocks, %lld bytes):\n",
-						  (long long)f->counts[S_HEAP], (long long)f->heap_bytes);
-			else
-				nprof__buf_printf(b, "\nheap blocks still reachable:\n");
-		}
-		if (g->kind == S_THREAD) {
-			nprof__buf_printf(b, "  %lld %s \"%s\" [%s], tid", (long long)g->count,
-					  plural(g->count, "thread", "threads"), g->name,
-					  g->wait_buf[0] ? g->wait_buf : "?");
-			for (int i = 0; i < g->nids; i++)
-				nprof__buf_printf(b, " %d", g->ids[i]);
-			nprof__buf_printf(b, "%s\n    now at:\n", g->count > g->nids ? " ..." : "");
-			text_frames(b, c, g->stack2, "      ");
-			nprof__buf_printf(b, "    created at:\n");
-			text_frames(b, c, g->stack, "      ");
-		} else if (g->kind == S_FD) {
-			nprof__buf_printf(b, "  %lld %s %s, fd", (long long)g->count,
-					  nprof__fd_kind_names[g->fdkind],
-					  plural(g->count, "descriptor", "descriptors"));
-			for (int i = 0; i < g->nids; i++)
-				nprof__buf_printf(b, " %d", g->ids[i]);
-			nprof__buf_printf(b, "%s (%s), opened at:\n", g->count > g->nids ? " ..." : "",
-					  g->target);
-			text_frames(b, c, g->stack, "      ");
-		} else {
-			nprof__buf_printf(b, "  %lld bytes in %lld %s (%s), allocated at:\n",
-					  (long long)g->bytes, (long long)g->count,
-					  plural(g->count, "block", "blocks"), leak_name(g->leak));
-			text_frames(b, c, g->stack, "      ");
-		}
-	}
-	nprof__buf_putc(b, '\n');
-}
-
-static void write_json(struct nprof_buf *b, struct symctx *c, const struct findings *f,
-		       const char *who)
-{
-	nprof__buf_printf(b, "{\"pid\": %d, \"command\": ", (int)getpid());
-	nprof__buf_json_str(b, who);
-	nprof__buf_printf(b, ", \"total\": %lld, \"heap_checked\": %s,\n \"threads\": [",
-			  (long long)total_of(f), f->heap_skipped || f->heap_failed ? "false" : "true");
-	static const char *const sec[] = {"threads", "fds", "heap"};
-	for (int s = 0; s < S_KINDS; s++) {
-		if (s > 0)
-			nprof__buf_printf(b, "],\n \"%s\": [", sec[s]);
-		int first = 1;
-		for (size_t k = 0; k < f->n; k++) {
-			const struct item *g = &f->it[k];
-			if (g->kind != s)
-				continue;
-			nprof__buf_printf(b, "%s\n  {", first ? "" : ",");
-			first = 0;
-			if (s == S_THREAD) {
-				nprof__buf_printf(b, "\"count\": %lld, \"name\": ", (long long)g->count);
-				nprof__buf_json_str(b, g->name);
-				nprof__buf_printf(b, ", \"wait\": ");
-				nprof__buf_json_str(b, g->wait_buf);
-				nprof__buf_printf(b, ", \"tids\": [");
-				for (int i = 0; i < g->nids; i++)
-					nprof__buf_printf(b, "%s%d", i ? ", " : "", g->ids[i]);
-				nprof__buf_printf(b, "], \"stack\": ");
-				json_frames(b, c, g->stack2);
-				nprof__buf_printf(b, ", \"created_by\": ");
-				json_frames(b, c, g->stack);
-			} else if (s == S_FD) {
-				nprof__buf_printf(b, "\"count\": %lld, \"kind\": \"%s\", \"target\": ",
-						  (long long)g->count, nprof__fd_kind_names[g->fdkind]);
-				nprof__buf_json_str(b, g->target);
-				nprof__buf_printf(b, ", \"fds\": [");
-				for (int i = 0; i < g->nids; i++)
-					nprof__buf_printf(b, "%s%d", i ? ", " : "", g->ids[i]);
-				nprof__buf_printf(b, "], \"stack\": ");
-				json_frames(b, c, g->stack);
-			} else {
-				nprof__buf_printf(b, "\"blocks\": %lld, \"bytes\": %lld, \"leak\": \"%s\", "
-						  "\"stack\": ", (long long)g->count, (long long)g->bytes,
-						  leak_name(g->leak));
-				json_frames(b, c, g->stack);
-			}
-			nprof__buf_putc(b, '}');
-		}
-	}
-	nprof__buf_printf(b, "],\n \"suppressed\": {\"threads\": %lld, \"fds\": %lld, \"heap\": %lld}}\n",
-			  (long long)f->suppressed[S_THREAD], (long long)f->suppressed[S_FD],
-			  (long long)f->suppressed[S_HEAP]);
-}
-
-/* ---------------------------------------------------------------- */
 /* the engine                                                        */
 /* ---------------------------------------------------------------- */
 
@@ -805,8 +378,8 @@ static int64_t check_run(const struct mark *m, int kinds, const char *who, struc
 	/* Heap first: the scan wants the process as undisturbed as possible. */
 	struct nprof_reach r;
 	int scanned = (kinds & K_HEAP) && scan_heap(&f, m, &r) == 0;
-	struct symctx c;
-	symctx_open(&c);
+	struct nprof_frames c;
+	nprof__frames_open(&c);
 	if (scanned)
 		collect_heap(&f, m, &c, kinds & K_HEAP_ALL, &r);
 	if (kinds & K_FDS)
@@ -816,11 +389,11 @@ static int64_t check_run(const struct mark *m, int kinds, const char *who, struc
 	if (f.n > 1)
 		qsort(f.it, f.n, sizeof *f.it, by_worst);
 	if (text != NULL)
-		write_text(text, &c, &f, kinds, who);
+		nprof__check_report_text(text, &c, &f, kinds, who);
 	if (json != NULL)
-		write_json(json, &c, &f, who);
-	symctx_close(&c);
-	int64_t tot = total_of(&f);
+		nprof__check_report_json(json, &c, &f, who);
+	nprof__frames_close(&c);
+	int64_t tot = nprof__check_report_total(&f);
 	if (out != NULL)
 		*out = f;
 	else
@@ -898,11 +471,10 @@ static __attribute__((noinline)) void check_at_exit(const char *dir)
 	int guard = nprof__guard;
 	nprof__guard = 1;
 	pthread_mutex_lock(&check_lock);
-	read_settings();
 	char who[300];
 	who_am_i(who, sizeof who);
 	struct nprof_buf text = {0}, json = {0};
-	check_run(&proc_mark, kinds_cfg, who, &text, &json, NULL);
+	check_run(&proc_mark, nprof__check_supp_kinds(), who, &text, &json, NULL);
 	char path[512];
 	snprintf(path, sizeof path, "%s/check.%d.json", dir, (int)getpid());
 	int rc = json.failed ? -ENOMEM : write_file(path, &json);
@@ -975,7 +547,6 @@ NPROF_API int nprof_check_begin(void)
 	nprof__guard = 1;
 	nprof__region_pad = 1;
 	pthread_mutex_lock(&check_lock);
-	read_settings();
 	mark_free(&api_mark);
 	mark_take(&api_mark);
 	api_begun = 1;
@@ -1021,7 +592,7 @@ static __attribute__((noinline)) int check_end(struct nprof_check_report *report
 	struct findings f;
 	char who[300];
 	who_am_i(who, sizeof who);
-	int64_t tot = check_run(&api_mark, kinds_cfg, who, &text, &json, &f);
+	int64_t tot = check_run(&api_mark, nprof__check_supp_kinds(), who, &text, &json, &f);
 	nprof__arena_free(f.it);
 	mark_free(&api_mark);
 	api_begun = 0;

@@ -35,6 +35,7 @@
  */
 #include "base.h"
 #include "buf.h"
+#include "frames.h"
 #include "contention.h"
 #include "nprof.h"
 #include "pprof.h"
@@ -475,18 +476,7 @@ static void build_text(const struct table *tb, const struct nprof_counts_row *ro
 		for (int k = 0; k < npcs; k++)
 			nprof__buf_printf(b, " %#lx", (unsigned long)pcs[k]);
 		nprof__buf_putc(b, '\n');
-		for (int k = 0; k < npcs; k++) {
-			struct nprof_frame fr[16];
-			uintptr_t pc = pcs[k] - 1;
-			int nf = st != NULL ? nprof__sym_lookup(st, pc, fr, 16) : 0;
-			if (nf <= 0)
-				nprof__buf_printf(b, "#\t%#lx\n", (unsigned long)pc);
-			for (int f = 0; f < nf; f++)
-				nprof__buf_printf(b, "#\t%#lx\t%s+%#lx\t%s:%d\n", (unsigned long)pc,
-						  fr[f].function[0] ? fr[f].function : "?",
-						  (unsigned long)fr[f].symoff,
-						  fr[f].file[0] ? fr[f].file : "?", fr[f].line);
-		}
+		nprof__frames_print_text(b, st, pcs, npcs);
 		nprof__buf_putc(b, '\n');
 	}
 	if (st != NULL)
@@ -498,39 +488,41 @@ static void build_text(const struct table *tb, const struct nprof_counts_row *ro
 			  (long)atomic_load(&((struct table *)tb)->dropped));
 }
 
-static struct nprof_counts_row *ops_snapshot(const void *self, size_t *n)
+static struct nprof_counts_row *rows_snapshot(const void *self, size_t *n)
 {
 	return snapshot((struct table *)self, n);
 }
 
-static size_t ops_subtract(const void *self, struct nprof_counts_row *now, size_t n,
-			   const struct nprof_counts_row *base, size_t nb)
+static size_t rows_subtract(const void *self, struct nprof_counts_row *now, size_t n,
+			    const struct nprof_counts_row *base, size_t nb)
 {
 	(void)self;
 	return subtract(now, n, base, nb);
 }
 
 /* Both forms list the stacks by delay, largest first, as Go does. */
-static void ops_text(const void *self, struct nprof_counts_row *rows, size_t n, struct nprof_buf *b)
+static void rows_text(const void *self, struct nprof_counts_row *rows, size_t n, struct nprof_buf *b)
 {
 	qsort(rows, n, sizeof *rows, by_delay_desc);
 	build_text(self, rows, n, b);
 }
 
-static int ops_proto(const void *self, struct nprof_counts_row *rows, size_t n, int64_t t0,
-		     int64_t dur, struct nprof_buf *out)
+static int rows_proto(const void *self, struct nprof_counts_row *rows, size_t n, int64_t t0,
+		      int64_t dur, struct nprof_buf *out)
 {
 	qsort(rows, n, sizeof *rows, by_delay_desc);
 	return build_proto(self, rows, n, t0, dur, out);
 }
 
-static const struct nprof_profile_ops block_ops = {
-	"block", &block_tab, ops_snapshot, ops_subtract, ops_text, ops_proto,
+static const struct nprof_rows_profile block_rows = {
+	&block_tab, rows_snapshot, rows_subtract, rows_text, rows_proto,
+};
+static const struct nprof_rows_profile mutex_rows = {
+	&mutex_tab, rows_snapshot, rows_subtract, rows_text, rows_proto,
 };
 
-static const struct nprof_profile_ops mutex_ops = {
-	"mutex", &mutex_tab, ops_snapshot, ops_subtract, ops_text, ops_proto,
-};
+static const struct nprof_profile_ops block_ops = NPROF_ROWS_OPS("block", &block_rows);
+static const struct nprof_profile_ops mutex_ops = NPROF_ROWS_OPS("mutex", &mutex_rows);
 
 void nprof__block_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {

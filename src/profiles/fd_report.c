@@ -13,6 +13,7 @@
 #include "fd.h"
 #include "fd_int.h"
 #include "fd_report.h"
+#include "frames.h"
 #include "pprof.h"
 #include "procmaps.h"
 #include "profile.h"
@@ -116,19 +117,6 @@ static const uintptr_t *group_pcs(uint32_t stack, int *n, uintptr_t *synthetic)
 
 static const struct nprof_value_type fd_types[] = { {"fds", "count"} };
 
-static struct nprof_pb *new_builder(int64_t duration_ns)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	struct nprof_profile_desc d = {
-		.sample_types = fd_types, .n_sample_types = 1,
-		.period_type = {"fds", "count"}, .period = 1,
-		.time_nanos = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec,
-		.duration_nanos = duration_ns,
-	};
-	return nprof__pb_new(&d);
-}
-
 static int add_group(struct nprof_pb *pb, uint32_t stack, int kind, int64_t value)
 {
 	uintptr_t synth;
@@ -141,69 +129,130 @@ static int add_group(struct nprof_pb *pb, uint32_t stack, int kind, int64_t valu
 	return nprof__pb_add(pb, pcs, n, &value, labels, stack == 0 ? 2 : 1);
 }
 
-static void finish(struct nprof_pb *pb, int rc, struct nprof_reply *rep)
-{
-	if (rc < 0 || nprof__pb_finish(pb, &rep->body) < 0) {
-		if (rc < 0)
-			nprof__pb_free(pb);
-		nprof__buf_free(&rep->body);
-		nprof__reply_error(rep, 503, "nprof: out of memory building the fd profile");
-		return;
-	}
-	rep->content_type = "application/octet-stream";
-	rep->attachment = "fd";
-}
+/* ------------------------------------------------------------------ */
+/* The fd profile (profile.h's interface)                              */
+/* ------------------------------------------------------------------ */
 
-static void reply_proto(struct snap *s, struct nprof_reply *rep)
-{
+/* A snapshot: the listing and its (stack, kind) groups; after subtract
+ * the groups are the differences (negative where a group shrank). */
+struct fdsnap {
+	struct snap s;
+	struct group *g;
 	size_t ng;
-	struct group *g = group_snap(s, &ng);
-	struct nprof_pb *pb = new_builder(0);
-	if (pb == NULL || (g == NULL && s->n > 0)) {
-		nprof__arena_free(g);
-		nprof__pb_free(pb);
-		nprof__reply_error(rep, 503, "nprof: out of memory building the fd profile");
+};
+
+static void fd_release(const void *self, void *snap)
+{
+	struct fdsnap *fs = snap;
+	(void)self;
+	if (fs == NULL)
 		return;
-	}
-	int rc = 0;
-	for (size_t i = 0; i < ng && rc == 0; i++)
-		rc = add_group(pb, g[i].stack, g[i].kind, g[i].count);
-	nprof__arena_free(g);
-	finish(pb, rc, rep);
+	nprof__fd_snap_free(&fs->s);
+	nprof__arena_free(fs->g);
+	nprof__arena_free(fs);
 }
 
-/* "#\t0xPC\tfunc+0xOFF\tfile:line" lines of one stack, as Go prints them. */
-static void print_stack(struct nprof_buf *b, struct nprof_symtab *st, const uintptr_t *pcs, int n)
+/* debug>0 lists every descriptor with its target: the listing keeps them. */
+static int fd_collect(const void *self, int debug, void **snap)
 {
-	struct nprof_frame fr[32];
-	for (int i = 0; i < n; i++) {
-		uintptr_t pc = pcs[i] - 1;
-		int nf = st ? nprof__sym_lookup(st, pc, fr, 32) : 0;
-		if (nf <= 0) {
-			const struct nprof_mapping *m = st ? nprof__sym_mapping(st, pc) : NULL;
-			if (m != NULL && m->file != NULL && m->file[0] != '\0')
-				nprof__buf_printf(b, "#\t%#" PRIxPTR "\t%s+%#" PRIxPTR "\n", pc, m->file,
-						  (uintptr_t)(pc - m->start + m->offset));
-			else
-				nprof__buf_printf(b, "#\t%#" PRIxPTR "\n", pc);
-			continue;
+	(void)self;
+	*snap = NULL;
+	struct fdsnap *fs = nprof__arena_alloc(sizeof *fs);
+	if (fs == NULL)
+		return -ENOMEM;
+	int rc = nprof__fd_snap_take(&fs->s, debug > 0);
+	if (rc < 0) {
+		nprof__fd_snap_free(&fs->s);
+		nprof__arena_free(fs);
+		return rc;
+	}
+	fs->g = group_snap(&fs->s, &fs->ng);
+	if (fs->g == NULL && fs->s.n > 0) {
+		fd_release(self, fs);
+		return -ENOMEM;
+	}
+	*snap = fs;
+	return 0;
+}
+
+static int cmp_group_key(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	if (x->stack != y->stack)
+		return x->stack < y->stack ? -1 : 1;
+	return (x->kind > y->kind) - (x->kind < y->kind);
+}
+
+/*
+ * seconds=N: counts now minus counts N seconds ago, per (stack, kind), as
+ * Go's delta for count profiles (groups that shrank are negative; equal
+ * ones are left out). Both lists sorted by key: one merge walk.
+ */
+static int fd_subtract(const void *self, void *now, const void *base)
+{
+	struct fdsnap *b = now;
+	const struct fdsnap *a = base;
+	(void)self;
+	struct group *d = nprof__arena_alloc(sizeof *d * (a->ng + b->ng + 1));
+	if (d == NULL)
+		return -ENOMEM;
+	if (a->ng)
+		qsort(a->g, a->ng, sizeof *a->g, cmp_group_key);
+	if (b->ng)
+		qsort(b->g, b->ng, sizeof *b->g, cmp_group_key);
+	size_t i = 0, j = 0, n = 0;
+	while (i < a->ng || j < b->ng) {
+		int c = i >= a->ng ? 1 : j >= b->ng ? -1 : cmp_group_key(&a->g[i], &b->g[j]);
+		if (c < 0) {
+			d[n] = a->g[i++];
+			d[n++].count *= -1;
+		} else if (c > 0) {
+			d[n++] = b->g[j++];
+		} else {
+			if (b->g[j].count != a->g[i].count) {
+				d[n] = b->g[j];
+				d[n++].count -= a->g[i].count;
+			}
+			i++;
+			j++;
 		}
-		for (int k = 0; k < nf; k++)
-			nprof__buf_printf(b, "#\t%#" PRIxPTR "\t%s+%#" PRIxPTR "\t%s:%d\n", pc,
-					  fr[k].function[0] ? fr[k].function : "?", fr[k].symoff,
-					  fr[k].file[0] ? fr[k].file : "?", fr[k].line);
 	}
+	nprof__arena_free(b->g);
+	b->g = d;
+	b->ng = n;
+	return 0;
 }
 
-static void reply_text(struct snap *s, struct nprof_reply *rep)
+static int fd_proto(const void *self, void *snap, int64_t t0, int64_t dur, struct nprof_buf *out)
 {
-	struct nprof_buf *b = &rep->body;
-	size_t ng;
-	struct group *g = group_snap(s, &ng);
-	if (g == NULL && s->n > 0) {
-		nprof__reply_error(rep, 503, "nprof: out of memory building the fd profile");
-		return;
+	const struct fdsnap *fs = snap;
+	(void)self;
+	struct nprof_profile_desc d = {
+		.sample_types = fd_types, .n_sample_types = 1,
+		.period_type = {"fds", "count"}, .period = 1,
+		.time_nanos = t0, .duration_nanos = dur,
+	};
+	struct nprof_pb *pb = nprof__pb_new(&d);
+	if (pb == NULL)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t i = 0; i < fs->ng && rc == 0; i++)
+		rc = add_group(pb, fs->g[i].stack, fs->g[i].kind, fs->g[i].count);
+	if (rc < 0) {
+		nprof__pb_free(pb);
+		return -ENOMEM;
 	}
+	return nprof__pb_finish(pb, out) < 0 ? -ENOMEM : 0;
+}
+
+static int fd_text(const void *self, void *snap, int debug, struct nprof_buf *b)
+{
+	struct fdsnap *fs = snap;
+	struct snap *s = &fs->s;
+	struct group *g = fs->g;
+	size_t ng = fs->ng;
+	(void)self;
+	(void)debug;
 	/* Per-kind totals in the header comment: what scripts and people
 	 * look at first. */
 	int64_t per_kind[K_COUNT] = {0};
@@ -232,7 +281,7 @@ static void reply_text(struct snap *s, struct nprof_reply *rep)
 			nprof__buf_printf(b, "#\tunknown origin: open before nprof started, or created by "
 					  "a call nprof does not intercept\n");
 		else
-			print_stack(b, st, pcs, n);
+			nprof__frames_print_text(b, st, pcs, n);
 		for (size_t j = g[i].first; j < s->n && s->e[j].stack == g[i].stack &&
 		     s->e[j].kind == g[i].kind; j++) {
 			const struct fd_ent *e = &s->e[j];
@@ -269,113 +318,16 @@ static void reply_text(struct snap *s, struct nprof_reply *rep)
 	long dropped = nprof__fd_dropped();
 	if (dropped > 0)
 		nprof__buf_printf(b, "# records lost (nprof memory full): %ld\n", dropped);
-	nprof__arena_free(g);
+	return 0;
 }
 
-/* Snapshot groups as (stack, kind) -> count, for deltas. */
-struct counts {
-	struct group *g;
-	size_t n;
+static const struct nprof_profile_ops fd_ops = {
+	"fd", NULL, NULL, fd_collect, fd_subtract, fd_text, fd_proto, fd_release,
 };
-
-static int cmp_group_key(const void *a, const void *b)
-{
-	const struct group *x = a, *y = b;
-	if (x->stack != y->stack)
-		return x->stack < y->stack ? -1 : 1;
-	return (x->kind > y->kind) - (x->kind < y->kind);
-}
-
-static int take_counts(struct counts *c)
-{
-	struct snap s;
-	int rc = nprof__fd_snap_take(&s, 0);
-	if (rc < 0) {
-		nprof__fd_snap_free(&s);
-		return rc;
-	}
-	c->g = group_snap(&s, &c->n);
-	int fail = c->g == NULL && s.n > 0;
-	nprof__fd_snap_free(&s);
-	return fail ? -ENOMEM : 0;
-}
-
-/*
- * seconds=N: counts now minus counts N seconds ago, per (stack, kind), as
- * Go's delta for count profiles (groups that shrank are negative; equal
- * ones are left out).
- */
-static void reply_delta(const struct nprof_req *req, struct nprof_reply *rep)
-{
-	struct counts a = {0}, b = {0};
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (take_counts(&a) < 0)
-		goto oom;
-	if (nprof__profile_wait(req, rep, (int64_t)t0.tv_sec * 1000000000LL + t0.tv_nsec) < 0) {
-		nprof__arena_free(a.g);
-		return;
-	}
-	if (take_counts(&b) < 0)
-		goto oom;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	struct nprof_pb *pb = new_builder((int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000LL +
-					  (t1.tv_nsec - t0.tv_nsec));
-	if (pb == NULL)
-		goto oom;
-	/* Both lists sorted by key: one merge walk. */
-	if (a.n)
-		qsort(a.g, a.n, sizeof *a.g, cmp_group_key);
-	if (b.n)
-		qsort(b.g, b.n, sizeof *b.g, cmp_group_key);
-	int rc = 0;
-	size_t i = 0, j = 0;
-	while (rc == 0 && (i < a.n || j < b.n)) {
-		int c = i >= a.n ? 1 : j >= b.n ? -1 : cmp_group_key(&a.g[i], &b.g[j]);
-		if (c < 0) {
-			rc = add_group(pb, a.g[i].stack, a.g[i].kind, -a.g[i].count);
-			i++;
-		} else if (c > 0) {
-			rc = add_group(pb, b.g[j].stack, b.g[j].kind, b.g[j].count);
-			j++;
-		} else {
-			if (b.g[j].count != a.g[i].count)
-				rc = add_group(pb, b.g[j].stack, b.g[j].kind,
-					       b.g[j].count - a.g[i].count);
-			i++;
-			j++;
-		}
-	}
-	nprof__arena_free(a.g);
-	nprof__arena_free(b.g);
-	finish(pb, rc, rep);
-	return;
-oom:
-	nprof__arena_free(a.g);
-	nprof__arena_free(b.g);
-	nprof__reply_error(rep, 503, "nprof: out of memory building the fd profile");
-}
 
 void nprof__fd_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
-	int guard = nprof__guard;
-	nprof__guard = 1;
-	if (req->seconds > 0) {
-		/* debug>0 with seconds was refused before (NPROF_SECONDS_DELTA). */
-		reply_delta(req, rep);
-		nprof__guard = guard;
-		return;
-	}
-	struct snap s;
-	int rc = nprof__fd_snap_take(&s, req->debug > 0);
-	if (rc < 0)
-		nprof__reply_error(rep, 503, "nprof: cannot list /proc/self/fd: %s", strerror(-rc));
-	else if (req->debug > 0)
-		reply_text(&s, rep);
-	else
-		reply_proto(&s, rep);
-	nprof__fd_snap_free(&s);
-	nprof__guard = guard;
+	nprof__profile_serve(&fd_ops, req, rep);
 }
 
 long nprof__fd_count(void)

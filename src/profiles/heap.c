@@ -26,6 +26,7 @@
 #include "arena.h"
 #include "base.h"
 #include "buf.h"
+#include "frames.h"
 #include "heap.h"
 #include "heap_region.h"
 #include "nprof.h"
@@ -288,22 +289,7 @@ static void build_text(struct nprof_counts_row *rows, size_t n, struct nprof_buf
 		for (int k = 0; k < npcs; k++)
 			nprof__buf_printf(b, " %#lx", (unsigned long)pcs[k]);
 		nprof__buf_putc(b, '\n');
-		for (int k = 0; k < npcs; k++) {
-			struct nprof_frame fr[16];
-			uintptr_t pc = pcs[k] - 1;
-			const struct nprof_mapping *m = st != NULL ? nprof__sym_mapping(st, pc) : NULL;
-			int nf = st != NULL ? nprof__sym_lookup(st, pc, fr, 16) : 0;
-			if (nf <= 0 && m != NULL && m->file != NULL && m->file[0] != '\0')
-				nprof__buf_printf(b, "#\t%#lx\t%s+%#lx\n", (unsigned long)pc, m->file,
-						  (unsigned long)(pc - m->start + m->offset));
-			else if (nf <= 0)
-				nprof__buf_printf(b, "#\t%#lx\n", (unsigned long)pc);
-			for (int f = 0; f < nf; f++)
-				nprof__buf_printf(b, "#\t%#lx\t%s+%#lx\t%s:%d\n", (unsigned long)pc,
-						  fr[f].function[0] ? fr[f].function : "?",
-						  (unsigned long)fr[f].symoff,
-						  fr[f].file[0] ? fr[f].file : "?", fr[f].line);
-		}
+		nprof__frames_print_text(b, st, pcs, npcs);
 		nprof__buf_putc(b, '\n');
 	}
 	if (st != NULL)
@@ -322,27 +308,27 @@ struct heap_view {
 	const char *default_type;       /* NULL: inuse_space, pprof's default */
 };
 
-static struct nprof_counts_row *ops_snapshot(const void *self, size_t *n)
+static struct nprof_counts_row *rows_snapshot(const void *self, size_t *n)
 {
 	(void)self;
 	return snapshot(n);
 }
 
-static size_t ops_subtract(const void *self, struct nprof_counts_row *now, size_t n,
-			   const struct nprof_counts_row *base, size_t nb)
+static size_t rows_subtract(const void *self, struct nprof_counts_row *now, size_t n,
+			    const struct nprof_counts_row *base, size_t nb)
 {
 	(void)self;
 	return subtract(now, n, base, nb);
 }
 
-static void ops_text(const void *self, struct nprof_counts_row *rows, size_t n, struct nprof_buf *b)
+static void rows_text(const void *self, struct nprof_counts_row *rows, size_t n, struct nprof_buf *b)
 {
 	(void)self;
 	build_text(rows, n, b);
 }
 
-static int ops_proto(const void *self, struct nprof_counts_row *rows, size_t n, int64_t t0,
-		     int64_t dur, struct nprof_buf *out)
+static int rows_proto(const void *self, struct nprof_counts_row *rows, size_t n, int64_t t0,
+		      int64_t dur, struct nprof_buf *out)
 {
 	const struct heap_view *v = self;
 	return build_proto(rows, n, v->default_type, t0, dur, out);
@@ -350,13 +336,15 @@ static int ops_proto(const void *self, struct nprof_counts_row *rows, size_t n, 
 
 static const struct heap_view heap_view = {NULL}, allocs_view = {"alloc_space"};
 
-static const struct nprof_profile_ops heap_ops = {
-	"heap", &heap_view, ops_snapshot, ops_subtract, ops_text, ops_proto,
+static const struct nprof_rows_profile heap_rows = {
+	&heap_view, rows_snapshot, rows_subtract, rows_text, rows_proto,
+};
+static const struct nprof_rows_profile allocs_rows = {
+	&allocs_view, rows_snapshot, rows_subtract, rows_text, rows_proto,
 };
 
-static const struct nprof_profile_ops allocs_ops = {
-	"allocs", &allocs_view, ops_snapshot, ops_subtract, ops_text, ops_proto,
-};
+static const struct nprof_profile_ops heap_ops = NPROF_ROWS_OPS("heap", &heap_rows);
+static const struct nprof_profile_ops allocs_ops = NPROF_ROWS_OPS("allocs", &allocs_rows);
 
 void nprof__heap_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {

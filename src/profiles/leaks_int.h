@@ -1,13 +1,14 @@
 /*
- * leaks_int.h - private interface between the two files behind
+ * leaks_int.h - private interface between the files behind
  * /debug/pprof/leaks:
  *
  *   snapshot.c  the series table, taking one snapshot (heap in-use bytes
  *               by stack, threads by stack and wait reason, descriptors by
  *               stack and kind), the bounded ring and the thread that
  *               fills it every NPROF_SNAPSHOT
- *   leaks.c     ranking the series that grow steadily, symbolizing the
- *               suspects, the handler (text and docs/reference.md §4's JSON)
+ *   leaks_rank.c ranking the series that grow steadily
+ *   leaks.c     grouping and symbolizing the suspects, the handler (text
+ *               and docs/reference.md §4's JSON)
  *
  * docs/internals/leaks.md has the design and the maths.
  */
@@ -90,5 +91,54 @@ struct nprof_ring_view {
 };
 void nprof__ring_lock(struct nprof_ring_view *v);
 void nprof__ring_unlock(void);
+
+/* ------------------------------------------------------------------ */
+/* leaks_rank.c: the ranking                                           */
+/* ------------------------------------------------------------------ */
+
+/* A series needs this many points before it can be judged: with fewer,
+ * three rising steps in a row happen by chance. */
+#define NPROF_LEAKS_MIN_POINTS 5
+/* Below this confidence a series is not a suspect. */
+#define NPROF_LEAKS_MIN_CONFIDENCE 0.5
+
+/* A suspect folded into a group: what its row would have said. */
+struct nprof_related {
+	uint32_t series;
+	int kind;
+	int64_t start, end;
+	double slope, confidence, window;
+};
+
+struct nprof_suspect {
+	uint32_t series;
+	int kind;
+	int64_t start, end;
+	double slope;               /* least squares, per second */
+	double confidence;          /* r2 * mono * spread * persist, in [0, 1] */
+	double window;              /* seconds of the window judged */
+	int grouped;                /* folded into another suspect (see group()) */
+	int weak;                   /* below NPROF_LEAKS_MIN_CONFIDENCE: may only join a group */
+	int nrel;                   /* related suspects folded into this one */
+	struct nprof_related rel[4];
+	uintptr_t site_pc;          /* a group's site: the frame creating them all */
+	int site_depth;             /* its index in the creating stack */
+};
+
+/*
+ * Ranks the series of snaps[0..m) (oldest first). Candidates are the
+ * series of the newest snapshot (a leak holds something now) that grew by
+ * at least a minimum since the oldest. Returns an arena array of the
+ * suspects, best first, with *n set; NULL with *n = 0 when there are none,
+ * too few points, or no memory.
+ */
+struct nprof_suspect *nprof__leaks_rank_snaps(struct nprof_snap *const *snaps, size_t m,
+					      size_t *n);
+/* Ranks the ring; *window = its span in seconds, *points its length, and
+ * the ring's counters in *info when given. */
+struct nprof_suspect *nprof__leaks_rank_ring(size_t *n, double *window, size_t *points,
+					     struct nprof_ring_view *info);
+/* qsort order of suspects: best first. */
+int nprof__leaks_rank_cmp(const void *a, const void *b);
 
 #endif /* NPROF_LEAKS_INT_H */

@@ -4,10 +4,11 @@
  * the other parameters, already checked against the profile's table row)
  * and the reply it fills (struct nprof_reply).
  *
- * It also holds the one serving path of the profiles over the per-stack
- * table (struct nprof_profile_ops, nprof__profile_serve): heap, allocs,
- * block and mutex only describe themselves; the ?seconds= delta, the
- * ?debug= text form and the error replies are done here once.
+ * It also holds the one serving path of the snapshot profiles (struct
+ * nprof_profile_ops, nprof__profile_serve): heap, allocs, block, mutex,
+ * goroutine, threadcreate and fd only describe themselves; the ?seconds=
+ * delta, the ?debug= text form and the error replies are done here once.
+ * The error reply itself is reply.c's.
  *
  * The profiles know nothing of HTTP. serve/http.c turns a connection into
  * a struct nprof_req (arg and client_gone are its callbacks) and a filled
@@ -24,96 +25,17 @@
 #include "profile.h"
 #include "stacks.h"
 
-#include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#define TEXT_PLAIN "text/plain; charset=utf-8"
-
-/*
- * Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0 when the bytes
- * there are not one.
- */
-static int utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	int len;
-	unsigned lo = 0x80, hi = 0xbf;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 0;
-	if ((size_t)len > n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (int i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
-/*
- * Sets an error reply as Go's serveError does: the status, text/plain
- * and one line of reason. Whatever the handler had written is dropped.
- * Control bytes and invalid UTF-8 in the reason (it may quote a URL or a
- * header) are written \xNN, so it stays one line of valid UTF-8. Runs on
- * connection threads.
- */
-void nprof__reply_error(struct nprof_reply *rep, int status, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-
-	nprof__buf_free(&rep->body);
-	memset(&rep->body, 0, sizeof(rep->body));
-	rep->status = status;
-	rep->content_type = TEXT_PLAIN;
-	rep->attachment = NULL;
-	rep->encoding = NULL;
-	/* The reason may quote a URL or a header: it stays one line of valid
-	 * UTF-8, every control byte and every byte that is not part of a
-	 * well-formed UTF-8 sequence written as \xNN. */
-	for (int i = 0; i < n;) {
-		unsigned char c = (unsigned char)line[i];
-		int len = utf8_len((const unsigned char *)line + i, (size_t)(n - i));
-
-		if (len > 1) {
-			nprof__buf_append(&rep->body, line + i, (size_t)len);
-			i += len;
-			continue;
-		}
-		if (len == 1 && c >= 0x20 && c != 0x7f)
-			nprof__buf_putc(&rep->body, (char)c);
-		else
-			nprof__buf_printf(&rep->body, "\\x%02x", c);
-		i++;
-	}
-	nprof__buf_putc(&rep->body, '\n');
-}
 
 /*
  * Sleeps until `when_ns` (nprof__mono_ns() time) in steps of at most
  * 100 ms, so that a client that hangs up is noticed promptly: the profile
  * is then abandoned and what it holds released at once.
  */
-int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns)
+int nprof__profile_sleep_until(const struct nprof_req *req, int64_t when_ns)
 {
 	int rc;
 
@@ -140,7 +62,7 @@ int nprof__req_sleep_until(const struct nprof_req *req, int64_t when_ns)
 
 int nprof__profile_wait(const struct nprof_req *req, struct nprof_reply *rep, int64_t from_ns)
 {
-	if (nprof__req_sleep_until(req, from_ns + (int64_t)req->seconds * 1000000000LL) == 0)
+	if (nprof__profile_sleep_until(req, from_ns + (int64_t)req->seconds * 1000000000LL) == 0)
 		return 0;
 	nprof__reply_error(rep, 499, "nprof: client closed the connection");
 	return -1;
@@ -154,54 +76,125 @@ static int64_t realtime_ns(void)
 }
 
 /*
- * The one serving path of the profiles over the per-stack table, as Go's
- * net/http/pprof serveDeltaProfile: without seconds= one snapshot; with
- * it a base snapshot, a wait that notices a client hanging up (499), a
- * second snapshot and the module's subtraction, the duration being the
- * time actually waited. Out of memory anywhere is a 503 naming the
- * profile. Runs on connection threads; snapshots are arena memory freed
- * here.
+ * The one serving path of every snapshot profile, as Go's net/http/pprof
+ * serveDeltaProfile: without seconds= one collection; with it a base
+ * collection, a wait that notices a client hanging up (499), a second
+ * collection and the module's subtraction, the duration being the time
+ * actually waited. Then the module's text form for debug>0 (when it has
+ * one) or its profile.proto. Out of memory anywhere is a 503 naming the
+ * profile; a source that cannot be read (/proc) a 503 with its errno.
+ * Runs on connection threads, and on a program thread for NPROF_OUT files:
+ * the hook guard is raised throughout, so nothing nprof does for the
+ * profile is recorded in it.
  */
 void nprof__profile_serve(const struct nprof_profile_ops *ops, const struct nprof_req *req,
 			  struct nprof_reply *rep)
 {
 	int64_t t0 = realtime_ns(), dur = 0;
-	size_t nbase = 0, n = 0;
-	struct nprof_counts_row *base = NULL, *rows;
-	int rc;
+	void *base = NULL, *snap = NULL;
+	int guard = nprof__guard, rc = 0;
 
-	if (req->seconds > 0) {
-		base = ops->snapshot(ops->self, &nbase);
-		if (base == NULL)
-			goto oom;
+	nprof__guard = 1;
+	if (req->seconds > 0 && ops->subtract != NULL) {
+		/* A delta is always profile.proto (debug>0 was refused with
+		 * seconds before the handler ran). */
+		if ((rc = ops->collect(ops->self, 0, &base)) < 0)
+			goto fail;
 		int64_t m0 = nprof__mono_ns();
 		if (nprof__profile_wait(req, rep, m0) < 0) {
-			nprof__arena_free(base);
-			return;
+			ops->release(ops->self, base);
+			goto out;
 		}
 		dur = nprof__mono_ns() - m0;
 	}
-	rows = ops->snapshot(ops->self, &n);
-	if (rows == NULL)
-		goto oom;
+	rc = ops->collect(ops->self, base != NULL ? 0 : req->debug, &snap);
+	if (rc == 0 && base != NULL)
+		rc = ops->subtract(ops->self, snap, base);
 	if (base != NULL)
-		n = ops->subtract(ops->self, rows, n, base, nbase);
-	nprof__arena_free(base);
-	if (req->debug != 0 && ops->write_text != NULL) {
-		ops->write_text(ops->self, rows, n, &rep->body);
-		nprof__arena_free(rows);
-		if (rep->body.failed)
-			goto oom;
-		return;
-	}
-	rc = ops->encode_proto(ops->self, rows, n, t0, dur, &rep->body);
-	nprof__arena_free(rows);
+		ops->release(ops->self, base);
 	if (rc < 0)
-		goto oom;
-	rep->content_type = "application/octet-stream";
-	rep->attachment = ops->name;
-	return;
-oom:
-	nprof__buf_free(&rep->body);
-	nprof__reply_error(rep, 503, "nprof: out of memory building the %s profile", ops->name);
+		goto fail;
+	if (base == NULL && req->debug != 0 && ops->write_text != NULL) {
+		rc = ops->write_text(ops->self, snap, req->debug, &rep->body);
+		if (rc == 0 && rep->body.failed)
+			rc = -ENOMEM;
+	} else {
+		rc = ops->encode_proto(ops->self, snap, t0, dur, &rep->body);
+		rep->content_type = "application/octet-stream";
+		rep->attachment = base != NULL && ops->delta_name != NULL ? ops->delta_name : ops->name;
+	}
+fail:
+	if (snap != NULL)
+		ops->release(ops->self, snap);
+	if (rc == -ENOMEM)
+		nprof__reply_error(rep, 503, "nprof: out of memory building the %s profile", ops->name);
+	else if (rc < 0)
+		nprof__reply_error(rep, 503, "nprof: cannot read the %s profile's source: %s", ops->name,
+				   strerror(-rc));
+out:
+	nprof__guard = guard;
+}
+
+/*
+ * The callbacks of the profiles over the per-stack table (struct
+ * nprof_rows_profile, the ops' self): a snapshot is the table's rows in
+ * arena memory, wrapped in a struct nprof_rows.
+ */
+int nprof__profile_rows_collect(const void *self, int debug, void **snap)
+{
+	const struct nprof_rows_profile *p = self;
+	struct nprof_rows *r;
+	size_t n = 0;
+
+	(void)debug;
+	*snap = NULL;
+	if ((r = nprof__arena_alloc(sizeof *r)) == NULL)
+		return -ENOMEM;
+	if ((r->row = p->snapshot(p->self, &n)) == NULL) {
+		nprof__arena_free(r);
+		return -ENOMEM;
+	}
+	r->n = n;
+	*snap = r;
+	return 0;
+}
+
+int nprof__profile_rows_subtract(const void *self, void *now, const void *base)
+{
+	const struct nprof_rows_profile *p = self;
+	struct nprof_rows *r = now;
+	const struct nprof_rows *b = base;
+
+	r->n = p->subtract(p->self, r->row, r->n, b->row, b->n);
+	return 0;
+}
+
+int nprof__profile_rows_text(const void *self, void *snap, int debug, struct nprof_buf *b)
+{
+	const struct nprof_rows_profile *p = self;
+	struct nprof_rows *r = snap;
+
+	(void)debug;
+	p->write_text(p->self, r->row, r->n, b);
+	return 0;
+}
+
+int nprof__profile_rows_proto(const void *self, void *snap, int64_t t0_ns, int64_t dur_ns,
+			      struct nprof_buf *out)
+{
+	const struct nprof_rows_profile *p = self;
+	struct nprof_rows *r = snap;
+
+	return p->encode_proto(p->self, r->row, r->n, t0_ns, dur_ns, out) < 0 ? -ENOMEM : 0;
+}
+
+void nprof__profile_rows_release(const void *self, void *snap)
+{
+	struct nprof_rows *r = snap;
+
+	(void)self;
+	if (r == NULL)
+		return;
+	nprof__arena_free(r->row);
+	nprof__arena_free(r);
 }

@@ -468,181 +468,222 @@ static void write_debug1(struct nprof_buf *b, const struct nprof_thread_set *s)
 }
 
 /* ---------------------------------------------------------------- */
-/* Handlers                                                          */
+/* The goroutine and threadcreate profiles (profile.h's interface)   */
 /* ---------------------------------------------------------------- */
 
-static void reply_oom(struct nprof_reply *rep)
+/* A goroutine snapshot: one collection, and the groups of a delta. */
+struct gsnap {
+	struct nprof_thread_set s;
+	struct group *g;        /* subtract: later minus base; NULL otherwise */
+	size_t ng;
+};
+
+static void g_release(const void *self, void *snap)
 {
-	nprof__buf_free(&rep->body);
-	nprof__reply_error(rep, 503, "nprof: out of memory building the thread profile");
+	struct gsnap *gs = snap;
+	(void)self;
+	if (gs == NULL)
+		return;
+	nprof__threads_set_free(&gs->s);
+	nprof__arena_free(gs->g);
+	nprof__arena_free(gs);
+}
+
+static int g_collect(const void *self, int debug, void **snap)
+{
+	struct gsnap *gs = nprof__arena_alloc(sizeof *gs);
+	(void)self;
+	(void)debug;
+	*snap = NULL;
+	if (gs == NULL)
+		return -ENOMEM;
+	int rc = nprof__threads_collect(&gs->s, NPROF_COLLECT_STACKS | NPROF_COLLECT_SAMPLE);
+	if (rc < 0) {
+		nprof__arena_free(gs);
+		return rc;
+	}
+	*snap = gs;
+	return 0;
+}
+
+/* A delta, as Go's goroutine?seconds=N: every thread of the later
+ * collection counts 1, every one of the base -1, per group. */
+static int g_subtract(const void *self, void *now, const void *base)
+{
+	static const int delta[2] = {1, -1};
+	struct gsnap *gs = now;
+	const struct gsnap *b = base;
+	struct nprof_thread_set sets[2] = {gs->s, b->s};
+	(void)self;
+	gs->ng = make_groups(sets, delta, 2, 1, &gs->g);
+	return gs->g == NULL ? -ENOMEM : 0;
+}
+
+static int g_text(const void *self, void *snap, int debug, struct nprof_buf *b)
+{
+	struct gsnap *gs = snap;
+	(void)self;
+	if (debug == 1)
+		write_debug1(b, &gs->s);
+	else
+		write_debug2(b, &gs->s);
+	return 0;
 }
 
 /*
- * The proto of `nsets` collections weighted by `signs`: one collection, or
- * a delta (the later one minus the base, over `duration_ns`), as Go serves
- * goroutine?seconds=N. Counts of a delta may be negative.
+ * The proto of one collection or of a delta (counts may then be
+ * negative), one sample per (stack, wait reason, thread name).
  */
-static void write_proto(struct nprof_reply *rep, const struct nprof_thread_set *sets,
-			const int *signs, int nsets, int64_t duration_ns)
+static int g_proto(const void *self, void *snap, int64_t t0, int64_t dur, struct nprof_buf *out)
 {
+	static const int plus[1] = {1};
 	static const struct nprof_value_type types[] = {{"goroutine", "count"}};
-	const struct nprof_thread_set *s = &sets[0];
+	struct gsnap *gs = snap;
+	const struct nprof_thread_set *s = &gs->s;
 	char comment[160];
+	(void)self;
 	snprintf(comment, sizeof comment,
 		 "nprof threads: %zu listed, %zu exited during the dump, %zu without stack, "
 		 "%zu possibly torn", s->n, s->exited, s->no_stack, s->torn);
 	struct nprof_profile_desc d = {
 		.sample_types = types, .n_sample_types = 1,
 		.period_type = {"goroutine", "count"}, .period = 1,
-		.duration_nanos = duration_ns, .comment = comment,
+		.time_nanos = t0, .duration_nanos = dur, .comment = comment,
 	};
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	d.time_nanos = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec - duration_ns;
-	struct group *g;
-	size_t ng = make_groups(sets, signs, nsets, 1, &g);
-	struct nprof_pb *pb = nprof__pb_new(&d);
-	if (pb == NULL || g == NULL) {
-		nprof__pb_free(pb);
-		nprof__arena_free(g);
-		reply_oom(rep);
-		return;
+	if (gs->g == NULL) {
+		gs->ng = make_groups(s, plus, 1, 1, &gs->g);
+		if (gs->g == NULL)
+			return -ENOMEM;
 	}
+	struct nprof_pb *pb = nprof__pb_new(&d);
+	if (pb == NULL)
+		return -ENOMEM;
 	int rc = 0;
-	for (size_t i = 0; i < ng && rc == 0; i++) {
+	for (size_t i = 0; i < gs->ng && rc == 0; i++) {
 		int n = 0;
-		const uintptr_t *pcs = nprof__stack_get(g[i].stack, &n);
+		const uintptr_t *pcs = nprof__stack_get(gs->g[i].stack, &n);
 		struct nprof_label l[2] = {
-			{.key = "wait", .str = g[i].wait},
-			{.key = "thread", .str = g[i].name},
+			{.key = "wait", .str = gs->g[i].wait},
+			{.key = "thread", .str = gs->g[i].name},
 		};
-		int64_t v = g[i].count;
+		int64_t v = gs->g[i].count;
 		rc = nprof__pb_add(pb, pcs, n, &v, l, 2);
 	}
-	nprof__arena_free(g);
 	if (rc < 0) {
 		nprof__pb_free(pb);
-		reply_oom(rep);
-		return;
+		return -ENOMEM;
 	}
-	if (nprof__pb_finish(pb, &rep->body) < 0) {
-		reply_oom(rep);
-		return;
-	}
-	rep->content_type = "application/octet-stream";
-	rep->attachment = duration_ns > 0 ? "goroutine-delta" : "goroutine";
+	return nprof__pb_finish(pb, out) < 0 ? -ENOMEM : 0;
 }
 
+static const struct nprof_profile_ops goroutine_ops = {
+	"goroutine", "goroutine-delta", NULL, g_collect, g_subtract, g_text, g_proto, g_release,
+};
 
 void nprof__threads_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
-	static const int plus[1] = {1}, delta[2] = {1, -1};
-	struct nprof_thread_set s[2];
-	int rc = nprof__threads_collect(&s[0], NPROF_COLLECT_STACKS | NPROF_COLLECT_SAMPLE);
-	if (rc < 0) {
-		nprof__reply_error(rep, 500, "nprof: cannot list the threads: %s", strerror(-rc));
-		return;
-	}
-	if (req->seconds > 0) {
-		/* A delta, as Go's goroutine?seconds=N: the later collection minus
-		 * this one; s[0] becomes the later one. */
-		s[1] = s[0];
-		int64_t t0 = nprof__mono_ns();
-		if (nprof__profile_wait(req, rep, t0) < 0) {
-			nprof__threads_set_free(&s[1]);
-			return;
-		}
-		rc = nprof__threads_collect(&s[0], NPROF_COLLECT_STACKS | NPROF_COLLECT_SAMPLE);
-		if (rc < 0) {
-			nprof__threads_set_free(&s[1]);
-			nprof__reply_error(rep, 500, "nprof: cannot list the threads: %s", strerror(-rc));
-			return;
-		}
-		write_proto(rep, s, delta, 2, nprof__mono_ns() - t0);
-		nprof__threads_set_free(&s[1]);
-	} else if (req->debug == 0) {
-		write_proto(rep, s, plus, 1, 0);
-	} else if (req->debug == 1) {
-		write_debug1(&rep->body, &s[0]);
-	} else {
-		write_debug2(&rep->body, &s[0]);
-	}
-	nprof__threads_set_free(&s[0]);
-	if (rep->body.failed)
-		reply_oom(rep);
+	nprof__profile_serve(&goroutine_ops, req, rep);
 }
+
+/* A threadcreate snapshot: creating stacks, largest count first. */
+struct tcsnap {
+	struct group *g;
+	size_t n;
+	int64_t total;
+};
+
+static void tc_release(const void *self, void *snap)
+{
+	struct tcsnap *tc = snap;
+	(void)self;
+	if (tc == NULL)
+		return;
+	nprof__arena_free(tc->g);
+	nprof__arena_free(tc);
+}
+
+static int tc_collect(const void *self, int debug, void **snap)
+{
+	(void)self;
+	(void)debug;
+	*snap = NULL;
+	struct tcsnap *tc = nprof__arena_alloc(sizeof *tc);
+	if (tc == NULL)
+		return -ENOMEM;
+	/* A copy, so that symbolizing does not hold the registry lock. */
+	struct nprof_tc_ent *copy = nprof__threadcreate_copy(&tc->n, &tc->total);
+	if (copy == NULL) {
+		nprof__arena_free(tc);
+		return -ENOMEM;
+	}
+	tc->g = nprof__arena_alloc(sizeof *tc->g * (tc->n + 1));
+	for (size_t i = 0; tc->g != NULL && i < tc->n; i++)
+		tc->g[i] = (struct group){copy[i].stack, "", NULL, 0, copy[i].count};
+	nprof__arena_free(copy);
+	if (tc->g == NULL) {
+		nprof__arena_free(tc);
+		return -ENOMEM;
+	}
+	/* Largest first, as Go prints count profiles. */
+	qsort(tc->g, tc->n, sizeof *tc->g, cmp_group);
+	*snap = tc;
+	return 0;
+}
+
+static int tc_text(const void *self, void *snap, int debug, struct nprof_buf *b)
+{
+	const struct tcsnap *tc = snap;
+	struct symc c;
+	(void)self;
+	(void)debug;
+	symc_open(&c);
+	nprof__buf_printf(b, "threadcreate profile: total %" PRId64 "\n", tc->total);
+	for (size_t i = 0; i < tc->n; i++) {
+		int np = 0;
+		const uintptr_t *pcs = nprof__stack_get(tc->g[i].stack, &np);
+		nprof__buf_printf(b, "%" PRId64 " @", tc->g[i].count);
+		for (int k = 0; k < np; k++)
+			nprof__buf_printf(b, " 0x%" PRIxPTR, pcs[k]);
+		nprof__buf_putc(b, '\n');
+		put_stack1(b, &c, pcs, np);
+		nprof__buf_putc(b, '\n');
+	}
+	symc_close(&c);
+	return 0;
+}
+
+static int tc_proto(const void *self, void *snap, int64_t t0, int64_t dur, struct nprof_buf *out)
+{
+	static const struct nprof_value_type types[] = {{"threadcreate", "count"}};
+	const struct tcsnap *tc = snap;
+	(void)self;
+	struct nprof_profile_desc d = {
+		.sample_types = types, .n_sample_types = 1,
+		.period_type = {"threadcreate", "count"}, .period = 1,
+		.time_nanos = t0, .duration_nanos = dur,
+	};
+	struct nprof_pb *pb = nprof__pb_new(&d);
+	int rc = pb == NULL ? -ENOMEM : 0;
+	for (size_t i = 0; i < tc->n && rc == 0; i++) {
+		int np = 0;
+		const uintptr_t *pcs = nprof__stack_get(tc->g[i].stack, &np);
+		rc = nprof__pb_add(pb, pcs, np, &tc->g[i].count, NULL, 0);
+	}
+	if (rc < 0) {
+		nprof__pb_free(pb);
+		return -ENOMEM;
+	}
+	return nprof__pb_finish(pb, out) < 0 ? -ENOMEM : 0;
+}
+
+static const struct nprof_profile_ops threadcreate_ops = {
+	"threadcreate", NULL, NULL, tc_collect, NULL, tc_text, tc_proto, tc_release,
+};
 
 void nprof__threadcreate_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
-	int guard = nprof__guard;
-	nprof__guard = 1;
-	/* A copy, so that symbolizing does not hold the registry lock. */
-	size_t n = 0;
-	int64_t total = 0;
-	struct nprof_tc_ent *copy = nprof__threadcreate_copy(&n, &total);
-	if (copy == NULL) {
-		reply_oom(rep);
-		nprof__guard = guard;
-		return;
-	}
-	/* Largest first, as Go prints count profiles. */
-	struct group *g = nprof__arena_alloc(sizeof *g * (n + 1));
-	for (size_t i = 0; g != NULL && i < n; i++)
-		g[i] = (struct group){copy[i].stack, "", NULL, 0, copy[i].count};
-	nprof__arena_free(copy);
-	if (g == NULL) {
-		reply_oom(rep);
-		nprof__guard = guard;
-		return;
-	}
-	qsort(g, n, sizeof *g, cmp_group);
-	if (req->debug >= 1) {
-		struct symc c;
-		symc_open(&c);
-		nprof__buf_printf(&rep->body, "threadcreate profile: total %" PRId64 "\n", total);
-		for (size_t i = 0; i < n; i++) {
-			int np = 0;
-			const uintptr_t *pcs = nprof__stack_get(g[i].stack, &np);
-			nprof__buf_printf(&rep->body, "%" PRId64 " @", g[i].count);
-			for (int k = 0; k < np; k++)
-				nprof__buf_printf(&rep->body, " 0x%" PRIxPTR, pcs[k]);
-			nprof__buf_putc(&rep->body, '\n');
-			put_stack1(&rep->body, &c, pcs, np);
-			nprof__buf_putc(&rep->body, '\n');
-		}
-		symc_close(&c);
-		if (rep->body.failed)
-			reply_oom(rep);
-	} else {
-		static const struct nprof_value_type types[] = {{"threadcreate", "count"}};
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		struct nprof_profile_desc d = {
-			.sample_types = types, .n_sample_types = 1,
-			.period_type = {"threadcreate", "count"}, .period = 1,
-			.time_nanos = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec,
-		};
-		struct nprof_pb *pb = nprof__pb_new(&d);
-		int rc = pb == NULL ? -ENOMEM : 0;
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			int np = 0;
-			const uintptr_t *pcs = nprof__stack_get(g[i].stack, &np);
-			rc = nprof__pb_add(pb, pcs, np, &g[i].count, NULL, 0);
-		}
-		if (rc < 0) {
-			nprof__pb_free(pb);
-			reply_oom(rep);
-		} else if (nprof__pb_finish(pb, &rep->body) < 0) {
-			reply_oom(rep);
-		} else {
-			rep->content_type = "application/octet-stream";
-			rep->attachment = "threadcreate";
-		}
-	}
-	nprof__arena_free(g);
-	nprof__guard = guard;
+	nprof__profile_serve(&threadcreate_ops, req, rep);
 }
-
 
 /* ---------------------------------------------------------------- */
 /* NPROF_DUMP_SIGNAL                                                 */

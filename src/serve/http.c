@@ -4,10 +4,11 @@
  * Owns one libmicrohttpd daemon per listening socket (the always-on 0600
  * unix socket and the optional TCP listener, opened by listen.c). All of
  * HTTP itself (parsing, keep-alive, chunking, header limits, timeouts) is
- * libmicrohttpd's; this file decides who may ask what - method, path,
- * Host header, bearer token, the common query parameters - hands the
- * request to a route (routes.c) and turns the route's nprof_reply into a
- * response. docs/internals/http.md explains the limits and checks.
+ * libmicrohttpd's; this file runs the daemons, has each request checked
+ * (http_admit.c: who may ask what - method, path, Host header, bearer
+ * token, the common query parameters), hands it to a route (routes.c) and
+ * turns the route's nprof_reply into a response. docs/internals/http.md
+ * explains the limits and checks.
  *
  * Threads: each daemon runs a listening thread and one thread per
  * connection (MHD_USE_THREAD_PER_CONNECTION), so a CPU profile that holds
@@ -84,23 +85,8 @@
 #define HTTP_QUEUE 32
 #define HTTP_QUEUE_WAIT_S 10
 
-#define PPROF_PREFIX "/debug/pprof"
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
-
-/* Per-request state; nprof_req.conn points here. */
-struct http_conn {
-	struct MHD_Connection *mhd;
-	const struct listener *lsn;
-	const struct nprof_route *route; /* NULL for the index */
-	const char *name;
-	const char *url;            /* the path asked (libmicrohttpd's, for the request) */
-	int debug, seconds, is_post, too_big;
-	int holds_work;             /* holds one of the HTTP_WORKERS places */
-	int lent_work;              /* gave it up while sleeping (req_pause) */
-	size_t seen;                /* POST body bytes received */
-	struct nprof_buf body;      /* POST body, up to HTTP_MAX_BODY */
-};
 
 static pthread_mutex_t work_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
@@ -199,270 +185,6 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, struct nprof_reply 
 	ret = MHD_queue_response(c, (unsigned int)status, r);
 	MHD_destroy_response(r);
 	return ret;
-}
-
-/* ------------------------------------------------------------------ */
-/* Admission: method, path, Host, token, query parameters               */
-/* ------------------------------------------------------------------ */
-
-/* Compares without an early exit, so the time taken does not tell an
- * attacker how many leading bytes of the token were right. */
-static int token_equal(const char *want, const char *got)
-{
-	size_t n = strlen(want), m = strlen(got);
-	unsigned char d = (unsigned char)(n != m);
-
-	for (size_t i = 0; i < n; i++)
-		d |= (unsigned char)want[i] ^ (unsigned char)(i < m ? got[i] : 0);
-	return d == 0;
-}
-
-static int token_ok(struct MHD_Connection *c)
-{
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						    MHD_HTTP_HEADER_AUTHORIZATION);
-
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return 0;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return token_equal(nprof__cfg.token, h);
-}
-
-/* Splits "host[:port]" / "[v6][:port]" and returns the host part in
- * `out`, or -1 when the port is not digits or the form is wrong. */
-static int host_part(const char *h, char *out, size_t cap)
-{
-	const char *end, *port;
-	size_t n;
-
-	if (h[0] == '[') {
-		end = strchr(h, ']');
-		if (end == NULL)
-			return -1;
-		end++;
-		port = end;
-	} else {
-		end = strchr(h, ':');
-		if (end == NULL)
-			end = h + strlen(h);
-		port = end;
-	}
-	if (*port == ':') {
-		port++;
-		if (*port == '\0')
-			return -1;
-		for (; *port; port++)
-			if (*port < '0' || *port > '9')
-				return -1;
-	} else if (*port != '\0') {
-		return -1;
-	}
-	n = (size_t)(end - h);
-	if (n >= cap)
-		return -1;
-	memcpy(out, h, n);
-	out[n] = '\0';
-	return 0;
-}
-
-/* Whether `host` (no port) is the literal address the listener is bound
- * to: a Host that is an IP literal cannot come from DNS rebinding. */
-static int host_is_bound(const struct listener *l, const char *host)
-{
-	if (l->addr.ss_family == AF_INET) {
-		struct in_addr a;
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
-
-		return inet_pton(AF_INET, host, &a) == 1 &&
-		       a.s_addr == sin->sin_addr.s_addr;
-	}
-	if (l->addr.ss_family == AF_INET6 && host[0] == '[') {
-		char v6[INET6_ADDRSTRLEN];
-		size_t n = strlen(host);
-		struct in6_addr a;
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&l->addr;
-
-		if (n < 3 || n - 2 >= sizeof(v6))
-			return 0;
-		memcpy(v6, host + 1, n - 2);
-		v6[n - 2] = '\0';
-		return inet_pton(AF_INET6, v6, &a) == 1 &&
-		       memcmp(&a, &sin6->sin6_addr, sizeof(a)) == 0;
-	}
-	return 0;
-}
-
-/*
- * The DNS rebinding check (docs/reference.md §7). A web page can make a browser send
- * requests to 127.0.0.1 under its own host name; the Host header then
- * carries that name, so only loopback names, our own bound address and no
- * Host at all (HTTP/1.0) are accepted. With a token that matched, any
- * Host is fine: a browser cannot attach a bearer token it does not know.
- */
-static int host_allowed(const struct listener *l, const char *h, int token_matched)
-{
-	char host[256];
-
-	if (l->is_unix || h == NULL || token_matched)
-		return 1;
-	if (host_part(h, host, sizeof(host)) < 0)
-		return 0;
-	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
-	    strcmp(host, "[::1]") == 0)
-		return 1;
-	return host_is_bound(l, host);
-}
-
-/* Validates debug= and seconds= for `hc->route`; 0 or an error in rep. */
-static int parse_params(struct http_conn *hc, struct nprof_reply *rep)
-{
-	const char *d = MHD_lookup_connection_value(hc->mhd, MHD_GET_ARGUMENT_KIND, "debug");
-	const char *s = MHD_lookup_connection_value(hc->mhd, MHD_GET_ARGUMENT_KIND, "seconds");
-	long v;
-
-	hc->debug = 0;
-	hc->seconds = -1;
-	if (d != NULL && *d != '\0') {
-		if (nprof__config_parse_uint(d, 2, &v) < 0) {
-			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
-					   "nprof: bad debug=%.64s: want 0, 1 or 2", d);
-			return -1;
-		}
-		hc->debug = (int)v;
-	}
-	if (s != NULL && *s != '\0') {
-		if (!hc->route->takes_seconds) {
-			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
-					   "nprof: seconds not supported by %s", hc->route->name);
-			return -1;
-		}
-		if (nprof__config_parse_uint(s, NPROF_MAX_SECONDS, &v) < 0 || v < 1) {
-			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
-					   "nprof: bad seconds=%.64s: want a whole number from 1 to %d",
-					   s, NPROF_MAX_SECONDS);
-			return -1;
-		}
-		hc->seconds = (int)v;
-		/* Go's serveDeltaProfile: a delta has no debug=1 text form. */
-		if (hc->debug != 0 && hc->route->takes_seconds == NPROF_SECONDS_DELTA) {
-			nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
-					   "nprof: seconds and debug params are incompatible");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-struct framing {
-	int content_length, transfer_encoding;
-};
-
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
-				     const char *value)
-{
-	struct framing *f = cls;
-
-	(void)kind;
-	(void)value;
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-		f->content_length++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
-		f->transfer_encoding++;
-	return MHD_YES;
-}
-
-/*
- * Refuses requests whose length two parties could read differently
- * (request smuggling through a proxy: RFC 9112 §6.3): Content-Length
- * given twice or together with Transfer-Encoding. libmicrohttpd 0.9.75
- * accepts both, taking one of the values. Also HTTP/1.1 without Host,
- * which RFC 9112 §3.2 answers with 400.
- */
-static int framing_ok(struct MHD_Connection *c, const char *version, struct nprof_reply *rep)
-{
-	struct framing f = { 0, 0 };
-
-	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
-	if (f.content_length > 1 || (f.content_length && f.transfer_encoding)) {
-		nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST,
-				   "nprof: ambiguous body length (Content-Length repeated or "
-				   "with Transfer-Encoding)");
-		return 0;
-	}
-	if (strcmp(version, MHD_HTTP_VERSION_1_0) != 0 &&
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
-		nprof__reply_error(rep, MHD_HTTP_BAD_REQUEST, "nprof: HTTP/1.1 request without Host");
-		return 0;
-	}
-	return 1;
-}
-
-/*
- * Decides from the request line and headers alone whether to serve, so
- * that nothing (not even a POST body) is read from a client that will be
- * refused. Returns 0, or -1 with the refusal in `rep`.
- */
-static int admit(struct http_conn *hc, const char *url, const char *method,
-		 const char *version, struct nprof_reply *rep)
-{
-	const struct listener *l = hc->lsn;
-	int token_matched = 0;
-	const char *host;
-
-	if (!framing_ok(hc->mhd, version, rep))
-		return -1;
-
-	if (!l->is_unix && nprof__cfg.token[0] != '\0') {
-		if (!token_ok(hc->mhd)) {
-			nprof__reply_error(rep, MHD_HTTP_UNAUTHORIZED,
-					   "nprof: missing or wrong token: send 'Authorization: Bearer NPROF_TOKEN'");
-			return -1;
-		}
-		token_matched = 1;
-	}
-	host = MHD_lookup_connection_value(hc->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-	if (!host_allowed(l, host, token_matched)) {
-		nprof__reply_error(rep, MHD_HTTP_FORBIDDEN,
-				   "nprof: Host header '%.128s' not allowed (DNS rebinding protection)",
-				   host);
-		return -1;
-	}
-
-	hc->url = url;
-	if (strcmp(url, PPROF_PREFIX) == 0 || strcmp(url, PPROF_PREFIX "/") == 0) {
-		hc->route = NULL;
-		hc->name = "";
-	} else if (strncmp(url, PPROF_PREFIX "/", sizeof(PPROF_PREFIX)) == 0) {
-		hc->name = url + sizeof(PPROF_PREFIX);
-		hc->route = nprof__routes_find(hc->name);
-		if (hc->route == NULL) {
-			nprof__reply_error(rep, MHD_HTTP_NOT_FOUND, "Unknown profile: %.128s",
-					   hc->name);
-			return -1;
-		}
-	} else if (strcmp(url, "/metrics") == 0 &&
-		   (hc->route = nprof__routes_find("metrics")) != NULL) {
-		hc->name = "metrics";
-	} else {
-		nprof__reply_error(rep, MHD_HTTP_NOT_FOUND,
-				   "nprof: %.128s not found; profiles are under /debug/pprof/", url);
-		return -1;
-	}
-
-	hc->is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-	if (hc->is_post ? (hc->route == NULL || strcmp(hc->route->name, "symbol") != 0)
-			: (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-			   strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)) {
-		nprof__reply_error(rep, MHD_HTTP_METHOD_NOT_ALLOWED,
-				   "nprof: method %.16s not allowed here (POST only for /debug/pprof/symbol)",
-				   method);
-		return -1;
-	}
-	if (hc->route == NULL)
-		return 0; /* the index takes no parameters */
-	return parse_params(hc, rep);
 }
 
 /* ------------------------------------------------------------------ */
@@ -724,7 +446,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		memset(&rep, 0, sizeof(rep));
 		first.mhd = c;
 		first.lsn = cls;
-		if (admit(&first, url, method, version, &rep) < 0)
+		if (nprof__http_admit_request(&first, url, method, version, &rep) < 0)
 			return queue_reply(c, &rep);
 		/* Refuse an announced oversized body before reading any of it. */
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -15,6 +15,7 @@ struct nprof_gate;
 #include <microhttpd.h>
 
 #include "profile.h"
+#include "routes.h"
 
 /* serve/follow_proxy.c, ?pid=N: 0 when N is this process (serve
  * locally); 1 when `rep` holds the answer (N's, proxied through its unix
@@ -124,5 +125,25 @@ void nprof__gate_request_done(struct MHD_Connection *c);
 /* Sends a one-line error the way nprof's own errors look, on a socket
  * libmicrohttpd does not own; used by the gate. */
 void nprof__gate_send_error(int fd, int status, const char *reason, int head_only);
+
+/* Per-request state; nprof_req.conn points here. */
+struct http_conn {
+	struct MHD_Connection *mhd;
+	const struct listener *lsn;
+	const struct nprof_route *route; /* NULL for the index */
+	const char *name;
+	const char *url;            /* the path asked (libmicrohttpd's, for the request) */
+	int debug, seconds, is_post, too_big;
+	int holds_work;             /* holds one of the HTTP_WORKERS places */
+	int lent_work;              /* gave it up while sleeping (req_pause) */
+	size_t seen;                /* POST body bytes received */
+	struct nprof_buf body;      /* POST body, up to HTTP_MAX_BODY */
+};
+
+/* http_admit.c: whether to serve the request of hc (its line and headers
+ * only, before any body is read): 0, or -1 with the refusal in rep. Fills
+ * hc->route, name, url, is_post, debug and seconds. */
+int nprof__http_admit_request(struct http_conn *hc, const char *url, const char *method,
+			      const char *version, struct nprof_reply *rep);
 
 #endif /* NPROF_HTTP_INT_H */

@@ -1,6 +1,7 @@
 /*
  * test_cli_profile.c - the profile.proto reader of `nprof top`/`diff`
- * (cli/profile.c and cli/profile_input.c): a hand-encoded profile decodes to what was encoded,
+ * (cli/profile.c, cli/wire.c and cli/profile_input.c): a hand-encoded
+ * profile decodes to what was encoded,
  * gzipped or not, packed or not; each rule pprof enforces is an error;
  * and a fuzz loop (every truncation, every single-byte corruption, then
  * seeded random mutations of both the plain and the gzipped form) never
@@ -18,6 +19,7 @@
 
 #include "../../cli/profile.c"
 #include "../../cli/profile_input.c"
+#include "../../cli/wire.c"
 #include "unit.h"
 
 /* ------------------------------------------------------------------ */
