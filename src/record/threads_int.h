@@ -3,9 +3,10 @@
  * profile: threads.c (the registry), threads_collect.c (reading every
  * thread), threads_report.c (formats, handlers, the dump signal),
  * sync_hooks.c (the pthread/semaphore overrides that record why a thread
- * waits) and stackwalk.c (unwinding another thread's stack without
- * signals). Nothing here is used outside those files; what other
- * modules need is in threads.h.
+ * waits), stackwalk.c (unwinding another thread's stack without
+ * signals) and threads_look.c (reading every thread's /proc files).
+ * Nothing here is used outside those files; what other modules need is
+ * in threads.h.
  *
  * The registry entry (struct nprof_tent) is the only structure written by
  * program threads: each thread writes its own entry's wait state, without a
@@ -21,7 +22,9 @@
 #include "stacks.h"
 #include "threads.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* Why a thread waits, as far as nprof's overrides know. The names printed
@@ -249,5 +252,69 @@ void nprof__walk_forget(void);
  * sampled. Dump lock held.
  */
 int nprof__threads_sample_running(int tdir, pid_t tid, uintptr_t *pcs, int max);
+
+/* ------------------------------------------------------------------ */
+/* threads_look.c: reading every thread's /proc files, for threads_collect.c */
+/* ------------------------------------------------------------------ */
+
+/* A thread's stat file: name, state, start time. */
+struct kstat {
+	char name[16];
+	char state;
+	unsigned long long starttime;
+};
+
+/* A thread's syscall file. */
+struct ksys {
+	int running;          /* "running": no consistent sample */
+	long nr;              /* -1: blocked, but not in a system call */
+	unsigned long long args[6];
+	uintptr_t sp, pc;
+};
+
+/* What one look at a thread found, before any unwinding. */
+struct look {
+	int what;                  /* LOOK_INTERNAL, LOOK_GONE, LOOK_OK */
+	struct kstat kst;
+	struct ksys ks;
+	int have_sys;
+	int from_reg;              /* ks.sp/pc are the override's caller, from the registry */
+	const struct nprof_regcopy *reg;
+	int reason;                /* from the registry, read before the syscall file */
+	int64_t since;
+	unsigned seq;
+};
+enum { LOOK_INTERNAL = 1, LOOK_GONE, LOOK_OK };
+
+/* A dump's first look at its threads, shared in chunks between the
+ * dumping thread and up to LOOK_HELPERS_MAX helpers (threads_look.c). */
+#define LOOK_HELPERS_MAX 3
+struct look_job {
+	const pid_t *tids;
+	size_t n;
+	struct look *out;
+	int taskfd;
+	pid_t me;
+	const struct nprof_regcopy *regs;
+	size_t nregs;
+	size_t nchunks;
+	_Atomic unsigned char *chunk;   /* per chunk: 0 free, 1 claimed, 2 done */
+	atomic_long back;               /* helpers claim chunk back - 1, downwards */
+};
+
+/* Reads /proc/self/task/TID/NAME (taskfd: /proc/self/task) into buf,
+ * NUL-terminated; the length or -1. */
+ssize_t nprof__threads_read_file(int taskfd, pid_t tid, const char *name, char *buf, size_t cap);
+/* Parses a syscall file; 0 or -1. */
+int nprof__threads_parse_syscall(const char *s, struct ksys *k);
+/* Looks at one thread (its registry wait state, then stat and syscall). */
+void nprof__threads_look_at(const struct look_job *j, pid_t tid, struct look *l);
+/* Starts up to LOOK_HELPERS_MAX helpers for a job of many threads (only
+ * when `asked`: a dump a person asked for); returns how many started. */
+int nprof__threads_look_start(struct look_job *j, pthread_t *helpers, int asked);
+/* Makes sure thread i of the job has been looked at. */
+void nprof__threads_look_ready(struct look_job *j, size_t i);
+/* Joins the helpers (every chunk is done by then). */
+void nprof__threads_look_finish(struct look_job *j, pthread_t *helpers, int nhelpers);
 
 #endif /* NPROF_THREADS_INT_H */
