@@ -192,7 +192,13 @@ $(BUILD)/tests/programs/static_%: tests/programs/static_%.c $(UNIT_LIB)
 # CLI against programs that preload the plain library (built first in
 # build/, named by NPROF_LIB), and the linked programs whose tests need no
 # libc hook. Preloading into a sanitized process is refused by its runtime.
-SAN_TESTS := tests/unit/ cli_ cpu_linked socket_cmdline out_dir
+# linked_http is left out under thread: libunwind 1.6 (not instrumented)
+# frees its per-thread trace cache from a pthread key destructor that
+# takes a mutex through ThreadSanitizer's interceptor after the runtime
+# has finished the thread, and the runtime itself crashes (SIGSEGV in
+# __tsan::MutexPreLock) when an nprof thread that unwound exits.
+SAN_TESTS := tests/unit/ cli_ cpu_linked socket_cmdline out_dir \
+	$(if $(filter thread,$(SANITIZER)),,linked_http)
 ifneq ($(SANITIZER),)
 check: all $(UT_BINS)
 	@$(MAKE) --no-print-directory SANITIZER= BUILD=build all

@@ -66,7 +66,7 @@ for n in 1000 10000; do
 	pid=
 done
 {
-	echo "Thread dump of threads parked in pthread_cond_wait (target: 10,000 in ≤ 0.3 s, no EINTR)"
+	echo "Thread dump of threads parked in pthread_cond_wait (target: 10,000 in ≤ 0.15 s, no EINTR)"
 	echo
 	cat "$table"
 } | tee "$tmp/result"

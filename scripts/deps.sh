@@ -31,6 +31,8 @@ test="$test libmemcached-tools wrk mariadb-server mariadb-client sysbench"
 test="$test libcap2-bin util-linux libc6-dev"
 bench="$test libgoogle-perftools4 libgoogle-perftools-dev heaptrack gdb valgrind"
 bench="$bench mariadb-server libc6-dbg"
+# the scripts compute with bc; an instruction count of the malloc fast path uses perf
+bench="$bench bc linux-perf"
 
 case "${1:-build}" in
 build) want=$build ;;

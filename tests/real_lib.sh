@@ -56,6 +56,29 @@ every_profile() {
 	[ -s "$T/lint" ] && fail "promtool findings: $(cat "$T/lint")"
 	grep -q '^nprof_threads [1-9]' "$T/metrics" || fail "metrics: no nprof_threads"
 	PARSED=$((PARSED + 1))
+	own_fds "$pid"
+}
+
+# own_fds PID: prints the descriptors nprof itself holds in PID after the
+# profiles (the fd profile lists them), one line with what each is, and
+# fails when one file is open twice: the symbolizer opens each file once.
+# Sets OWN_FDS to the count.
+own_fds() {
+	local pid=$1 fd line list="" files=""
+	line=$(ucurl "$pid" "/debug/pprof/fd?debug=1" | grep "^# nprof's own descriptors") ||
+		fail "fd profile does not list nprof's own descriptors"
+	OWN_FDS=0
+	for fd in ${line#*:}; do
+		local target
+		target=$(readlink "/proc/$pid/fd/$fd" 2>/dev/null) || continue
+		OWN_FDS=$((OWN_FDS + 1))
+		list="$list $fd=$target"
+		case "$target" in /*) files="$files$target"$'\n' ;; esac
+	done
+	echo "nprof's own descriptors in pid $pid after every profile: $OWN_FDS:$list"
+	local twice
+	twice=$(printf '%s' "$files" | sort | uniq -d)
+	[ -z "$twice" ] || fail "nprof holds a file open twice: $twice"
 }
 
 # norm_log FILE [IGNORE]: the log's lines with what differs between two

@@ -34,6 +34,10 @@ size_t nprof__arena_serve_used(void);
  */
 extern NPROF_TLS int nprof__arena_serving;
 size_t nprof__arena_limit(void);
+/* Freed big mappings kept for reuse (not counted as used). */
+size_t nprof__arena_cached(void);
+/* Gives back each kept mapping unused for idle_ns. */
+void nprof__arena_trim(int64_t idle_ns);
 /* Sets the bound (NPROF_ARENA_MB; tests use it to inject exhaustion). */
 void nprof__arena_set_limit(size_t bytes);
 

@@ -57,6 +57,7 @@ struct nprof_config {
 	int dump_signal;        /* 0 = none */
 	int expose_cmdline;     /* NPROF_EXPOSE_CMDLINE=1 */
 	int no_sample_running;  /* NPROF_SAMPLE_RUNNING=0: never signal a thread */
+	int no_parallel_dump;   /* NPROF_DUMP_PARALLEL=0: dumps read /proc on one thread */
 	int follow_fork;        /* NPROF_FOLLOW_FORK: 1 (default) = forked workers start their own */
 	int debuginfod;         /* NPROF_DEBUGINFOD: 0 = never ask a debuginfod server */
 	long debuginfod_ms;     /* NPROF_DEBUGINFOD_MS: a request's wait for fetches */

@@ -182,6 +182,8 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 		c->attached = strcmp(v, "1") == 0;
 	} else if (strcmp(key, "sample_running") == 0) {
 		c->no_sample_running = strcmp(v, "0") == 0 || strcmp(v, "false") == 0;
+	} else if (strcmp(key, "dump_parallel") == 0) {
+		c->no_parallel_dump = strcmp(v, "0") == 0 || strcmp(v, "false") == 0;
 	} else if (strcmp(key, "expose_cmdline") == 0) {
 		c->expose_cmdline = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
 	} else if (strcmp(key, "follow_fork") == 0) {
@@ -209,7 +211,7 @@ static void apply(struct nprof_config *c, const char *key, const char *v, const 
 static const char *const keys[] = {
 	"http", "socket", "token", "out", "heap_rate", "block_rate", "mutex_fraction",
 	"cpu_hz", "snapshot", "dump_signal", "expose_cmdline", "arena_mb", "follow_fork",
-	"debuginfod", "debuginfod_ms", "debug_dirs", "sample_running",
+	"debuginfod", "debuginfod_ms", "debug_dirs", "sample_running", "dump_parallel",
 };
 
 void nprof__core_configure(const char *config)

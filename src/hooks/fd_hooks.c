@@ -14,8 +14,10 @@
  * no interposer sees.
  *
  * What a hook does after the real call:
- *   - guard raised (nprof's own code or thread): flag the new descriptor
- *     as nprof's own; never record a stack;
+ *   - guard raised (nprof's own code or thread): move a descriptor created
+ *     afresh to a high number, out of the program's way (record/fd_own.c:
+ *     the program's numbers stay those it gets without nprof, also after
+ *     a raw close_range), flag it as nprof's own; never record a stack;
  *   - nprof running: record the creating stack (nprof__fd_track, called
  *     directly from here so that its frame skip lands on our caller);
  *   - nprof not running: forget any stale record of that number.
@@ -126,6 +128,18 @@ static inline __attribute__((always_inline)) void created(int fd, int op)
 		nprof__fd_forget_sigsafe(fd);
 }
 
+/* After a call that created `fd` afresh (not dup or fcntl, which name
+ * the number, nor fopen or opendir, whose stream holds it): nprof's own
+ * is moved to a high number first, out of the program's way
+ * (record/fd_own.c); the number to return. */
+static inline __attribute__((always_inline)) int placed(int fd, int op)
+{
+	if (NPROF_UNLIKELY(nprof__guard) && fd >= 0)
+		fd = nprof__fd_own_place(fd);
+	created(fd, op);
+	return fd;
+}
+
 /* After a call that created n descriptors at once (pipe, socketpair,
  * SCM_RIGHTS): one stack for all of them. */
 static inline __attribute__((always_inline)) void created_many(const int *fds, int n, int op)
@@ -163,8 +177,7 @@ NPROF_API int open(const char *path, int flags, ...)
 	mode_t mode = 0;
 	MODE_ARG(flags, mode);
 	int fd = GET(open)(path, flags, mode);
-	created(fd, NPROF_FD_OP_OPEN);
-	return fd;
+	return placed(fd, NPROF_FD_OP_OPEN);
 }
 
 NPROF_API int open64(const char *path, int flags, ...)
@@ -172,8 +185,7 @@ NPROF_API int open64(const char *path, int flags, ...)
 	mode_t mode = 0;
 	MODE_ARG(flags, mode);
 	int fd = GET(open64)(path, flags, mode);
-	created(fd, NPROF_FD_OP_OPEN);
-	return fd;
+	return placed(fd, NPROF_FD_OP_OPEN);
 }
 
 NPROF_API int openat(int dirfd, const char *path, int flags, ...)
@@ -181,8 +193,7 @@ NPROF_API int openat(int dirfd, const char *path, int flags, ...)
 	mode_t mode = 0;
 	MODE_ARG(flags, mode);
 	int fd = GET(openat)(dirfd, path, flags, mode);
-	created(fd, NPROF_FD_OP_OPENAT);
-	return fd;
+	return placed(fd, NPROF_FD_OP_OPENAT);
 }
 
 NPROF_API int openat64(int dirfd, const char *path, int flags, ...)
@@ -190,22 +201,19 @@ NPROF_API int openat64(int dirfd, const char *path, int flags, ...)
 	mode_t mode = 0;
 	MODE_ARG(flags, mode);
 	int fd = GET(openat64)(dirfd, path, flags, mode);
-	created(fd, NPROF_FD_OP_OPENAT);
-	return fd;
+	return placed(fd, NPROF_FD_OP_OPENAT);
 }
 
 NPROF_API int creat(const char *path, mode_t mode)
 {
 	int fd = GET(creat)(path, mode);
-	created(fd, NPROF_FD_OP_CREAT);
-	return fd;
+	return placed(fd, NPROF_FD_OP_CREAT);
 }
 
 NPROF_API int creat64(const char *path, mode_t mode)
 {
 	int fd = GET(creat64)(path, mode);
-	created(fd, NPROF_FD_OP_CREAT);
-	return fd;
+	return placed(fd, NPROF_FD_OP_CREAT);
 }
 
 /* The fortified forms check their flags (O_CREAT without a mode aborts);
@@ -213,29 +221,25 @@ NPROF_API int creat64(const char *path, mode_t mode)
 NPROF_API int __open_2(const char *path, int flags)
 {
 	int fd = GET(__open_2)(path, flags);
-	created(fd, NPROF_FD_OP_OPEN);
-	return fd;
+	return placed(fd, NPROF_FD_OP_OPEN);
 }
 
 NPROF_API int __open64_2(const char *path, int flags)
 {
 	int fd = GET(__open64_2)(path, flags);
-	created(fd, NPROF_FD_OP_OPEN);
-	return fd;
+	return placed(fd, NPROF_FD_OP_OPEN);
 }
 
 NPROF_API int __openat_2(int dirfd, const char *path, int flags)
 {
 	int fd = GET(__openat_2)(dirfd, path, flags);
-	created(fd, NPROF_FD_OP_OPENAT);
-	return fd;
+	return placed(fd, NPROF_FD_OP_OPENAT);
 }
 
 NPROF_API int __openat64_2(int dirfd, const char *path, int flags)
 {
 	int fd = GET(__openat64_2)(dirfd, path, flags);
-	created(fd, NPROF_FD_OP_OPENAT);
-	return fd;
+	return placed(fd, NPROF_FD_OP_OPENAT);
 }
 
 /* ------------------------------------------------------------------ */
@@ -245,13 +249,16 @@ NPROF_API int __openat64_2(int dirfd, const char *path, int flags)
 NPROF_API int socket(int domain, int type, int protocol)
 {
 	int fd = GET(socket)(domain, type, protocol);
-	created(fd, NPROF_FD_OP_SOCKET);
-	return fd;
+	return placed(fd, NPROF_FD_OP_SOCKET);
 }
 
 NPROF_API int socketpair(int domain, int type, int protocol, int sv[2])
 {
 	int rc = GET(socketpair)(domain, type, protocol, sv);
+	if (rc == 0 && NPROF_UNLIKELY(nprof__guard)) {
+		sv[0] = nprof__fd_own_place(sv[0]);
+		sv[1] = nprof__fd_own_place(sv[1]);
+	}
 	if (rc == 0)
 		created_many(sv, 2, NPROF_FD_OP_SOCKETPAIR);
 	return rc;
@@ -260,8 +267,7 @@ NPROF_API int socketpair(int domain, int type, int protocol, int sv[2])
 NPROF_API int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len)
 {
 	int c = GET(accept)(fd, addr, len);
-	created(c, NPROF_FD_OP_ACCEPT);
-	return c;
+	return placed(c, NPROF_FD_OP_ACCEPT);
 }
 
 /*
@@ -297,13 +303,18 @@ NPROF_API int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len, int 
 		own_accept_failed(errno);
 	else if (c >= 0)
 		pause_ms = 0;
-	created(c, NPROF_FD_OP_ACCEPT);
-	return c;
+	return placed(c, NPROF_FD_OP_ACCEPT);
 }
 
 NPROF_API int pipe(int fds[2])
 {
 	int rc = GET(pipe)(fds);
+	/* nprof's own (libunwind's validation pipe, used by number): moved
+	 * to high numbers, out of the program's way (record/fd_own.c). */
+	if (rc == 0 && NPROF_UNLIKELY(nprof__guard)) {
+		fds[0] = nprof__fd_own_place(fds[0]);
+		fds[1] = nprof__fd_own_place(fds[1]);
+	}
 	if (rc == 0)
 		created_many(fds, 2, NPROF_FD_OP_PIPE);
 	return rc;
@@ -312,6 +323,12 @@ NPROF_API int pipe(int fds[2])
 NPROF_API int pipe2(int fds[2], int flags)
 {
 	int rc = GET(pipe2)(fds, flags);
+	/* nprof's own (libunwind's validation pipe, used by number): moved
+	 * to high numbers, out of the program's way (record/fd_own.c). */
+	if (rc == 0 && NPROF_UNLIKELY(nprof__guard)) {
+		fds[0] = nprof__fd_own_place(fds[0]);
+		fds[1] = nprof__fd_own_place(fds[1]);
+	}
 	if (rc == 0)
 		created_many(fds, 2, NPROF_FD_OP_PIPE);
 	return rc;
@@ -433,15 +450,13 @@ NPROF_API int fcntl64(int fd, int cmd, ...)
 NPROF_API int eventfd(unsigned int count, int flags)
 {
 	int fd = GET(eventfd)(count, flags);
-	created(fd, NPROF_FD_OP_EVENTFD);
-	return fd;
+	return placed(fd, NPROF_FD_OP_EVENTFD);
 }
 
 NPROF_API int timerfd_create(clockid_t clock, int flags)
 {
 	int fd = GET(timerfd_create)(clock, flags);
-	created(fd, NPROF_FD_OP_TIMERFD);
-	return fd;
+	return placed(fd, NPROF_FD_OP_TIMERFD);
 }
 
 NPROF_API int signalfd(int fd, const sigset_t *mask, int flags)
@@ -449,22 +464,20 @@ NPROF_API int signalfd(int fd, const sigset_t *mask, int flags)
 	int r = GET(signalfd)(fd, mask, flags);
 	/* With an existing descriptor signalfd only changes its mask. */
 	if (fd == -1)
-		created(r, NPROF_FD_OP_SIGNALFD);
+		r = placed(r, NPROF_FD_OP_SIGNALFD);
 	return r;
 }
 
 NPROF_API int epoll_create(int size)
 {
 	int fd = GET(epoll_create)(size);
-	created(fd, NPROF_FD_OP_EPOLL);
-	return fd;
+	return placed(fd, NPROF_FD_OP_EPOLL);
 }
 
 NPROF_API int epoll_create1(int flags)
 {
 	int fd = GET(epoll_create1)(flags);
-	created(fd, NPROF_FD_OP_EPOLL);
-	return fd;
+	return placed(fd, NPROF_FD_OP_EPOLL);
 }
 
 NPROF_API int memfd_create(const char *name, unsigned int flags)
@@ -472,22 +485,19 @@ NPROF_API int memfd_create(const char *name, unsigned int flags)
 	if (GET(memfd_create) == NULL)
 		MISSING(-1);
 	int fd = real_memfd_create(name, flags);
-	created(fd, NPROF_FD_OP_MEMFD);
-	return fd;
+	return placed(fd, NPROF_FD_OP_MEMFD);
 }
 
 NPROF_API int inotify_init(void)
 {
 	int fd = GET(inotify_init)();
-	created(fd, NPROF_FD_OP_INOTIFY);
-	return fd;
+	return placed(fd, NPROF_FD_OP_INOTIFY);
 }
 
 NPROF_API int inotify_init1(int flags)
 {
 	int fd = GET(inotify_init1)(flags);
-	created(fd, NPROF_FD_OP_INOTIFY);
-	return fd;
+	return placed(fd, NPROF_FD_OP_INOTIFY);
 }
 
 /* ------------------------------------------------------------------ */

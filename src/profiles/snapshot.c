@@ -509,6 +509,9 @@ static void *snapshot_main(void *unused)
 		nprof__follow_sweep(0);
 		/* Symbols unused for minutes: release libdw and its files. */
 		nprof__sym_release_idle(NPROF_SYM_IDLE_NS);
+		/* Big blocks kept for the next request: back to the system
+		 * after a few seconds without one. */
+		nprof__arena_trim(5LL * 1000000000LL);
 		struct nprof_snap *s = nprof__snap_take();
 		if (s != NULL) {
 			push(s);

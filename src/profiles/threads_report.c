@@ -172,8 +172,11 @@ static void put_notes(struct nprof_buf *b, const struct nprof_thread_set *s)
 	if (s->torn)
 		nprof__buf_printf(b, "# nprof: %zu stack(s) possibly torn (the thread moved while read)\n",
 				  s->torn);
-	nprof__buf_printf(b, "# nprof: %zu threads collected in %.1f ms\n", s->n,
+	nprof__buf_printf(b, "# nprof: %zu threads collected in %.1f ms", s->n,
 			  (double)s->elapsed_ns / 1e6);
+	if (s->readers > 1)
+		nprof__buf_printf(b, " (/proc read by %d threads)", s->readers);
+	nprof__buf_putc(b, '\n');
 	if (s->unwinder_missing)
 		nprof__buf_printf(b, "# nprof: no unwind information available; stacks hold the "
 				  "blocked call only\n");
@@ -226,11 +229,89 @@ static void put_created_by(struct nprof_buf *b, struct symc *c, pid_t creator,
 	}
 }
 
+/*
+ * The debug=2 text of each distinct stack and of each distinct "created
+ * by" (creator stack, creator thread), rendered once per request and then
+ * copied: ten thousand threads parked in a few places share a handful of
+ * stacks, and formatting their frames again for each thread was most of
+ * the time after the collection. Open addressing; when the table is half
+ * full, further texts are rendered directly.
+ */
+#define TXT_SLOTS 4096
+struct txt_ent {
+	uint32_t stack;
+	int32_t tid;          /* creator thread for KIND_CREATED; 0 for frames */
+	int kind;             /* 0: empty slot */
+	size_t off, len;      /* in txtc.text */
+};
+enum { KIND_FRAMES = 1, KIND_CREATED };
+struct txtc {
+	struct txt_ent *tab;
+	size_t used;
+	struct nprof_buf text;
+};
+
+static void render_frames(struct nprof_buf *b, struct symc *c, uint32_t stack)
+{
+	int n = 0;
+	const uintptr_t *pcs = nprof__stack_get(stack, &n);
+	for (int k = 0; k < n; k++)
+		put_frames2(b, c, pcs[k]);
+}
+
+static void render_created(struct nprof_buf *b, struct symc *c, uint32_t stack, pid_t tid)
+{
+	int cn = 0;
+	const uintptr_t *cpcs = nprof__stack_get(stack, &cn);
+	if (cn > 0)
+		put_created_by(b, c, tid, cpcs, cn);
+}
+
+/* Appends the text of (kind, stack, tid) to b, rendering it on first use. */
+static void put_text(struct nprof_buf *b, struct txtc *t, struct symc *c, int kind, uint32_t stack,
+		     pid_t tid)
+{
+	if (t->tab == NULL || t->used >= TXT_SLOTS / 2 || t->text.failed) {
+		if (kind == KIND_FRAMES)
+			render_frames(b, c, stack);
+		else
+			render_created(b, c, stack, tid);
+		return;
+	}
+	uint64_t h = ((uint64_t)stack * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)(uint32_t)tid << 1) ^ (uint64_t)kind;
+	size_t i = (size_t)((h * 0x9e3779b97f4a7c15ULL) >> 52) & (TXT_SLOTS - 1);
+	while (t->tab[i].kind != 0 &&
+	       (t->tab[i].kind != kind || t->tab[i].stack != stack || t->tab[i].tid != (int32_t)tid))
+		i = (i + 1) & (TXT_SLOTS - 1);
+	struct txt_ent *e = &t->tab[i];
+	if (e->kind == 0) {
+		size_t off = t->text.len;
+		if (kind == KIND_FRAMES)
+			render_frames(&t->text, c, stack);
+		else
+			render_created(&t->text, c, stack, tid);
+		if (t->text.failed) {
+			t->text.len = off;
+			if (kind == KIND_FRAMES)
+				render_frames(b, c, stack);
+			else
+				render_created(b, c, stack, tid);
+			return;
+		}
+		*e = (struct txt_ent){stack, (int32_t)tid, kind, off, t->text.len - off};
+		t->used++;
+	}
+	nprof__buf_append(b, t->text.data + e->off, e->len);
+}
+
 /* debug=2: one block per thread, as Go's full goroutine dump. */
 static void write_debug2(struct nprof_buf *b, const struct nprof_thread_set *s)
 {
 	struct symc c;
 	symc_open(&c);
+	struct txtc t = {.tab = nprof__arena_alloc(sizeof *t.tab * TXT_SLOTS)};
+	if (t.tab != NULL)
+		memset(t.tab, 0, sizeof *t.tab * TXT_SLOTS);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct nprof_thread_info *ti = &s->t[i];
 		char w[96];
@@ -239,23 +320,23 @@ static void write_debug2(struct nprof_buf *b, const struct nprof_thread_set *s)
 		for (const char *p = ti->name; *p; p++)
 			nprof__buf_putc(b, *p == '"' || *p == '\\' || (unsigned char)*p < 32 ? '?' : *p);
 		nprof__buf_printf(b, "\" [%s]:\n", w);
-		int n = 0;
-		const uintptr_t *pcs = nprof__stack_get(ti->stack, &n);
-		for (int k = 0; k < n; k++)
-			put_frames2(b, &c, pcs[k]);
+		if (ti->stack != 0)
+			put_text(b, &t, &c, KIND_FRAMES, ti->stack, 0);
 		const char *note = stack_note(ti->flags);
 		if (note != NULL)
 			nprof__buf_printf(b, "\t(%s)\n", note);
 		int cn = 0;
-		const uintptr_t *cpcs = nprof__stack_get(ti->creator_stack, &cn);
+		nprof__stack_get(ti->creator_stack, &cn);
 		if (cn > 0) {
-			put_created_by(b, &c, ti->creator_tid, cpcs, cn);
+			put_text(b, &t, &c, KIND_CREATED, ti->creator_stack, ti->creator_tid);
 		} else if (!ti->is_main && !ti->known_creator) {
 			nprof__buf_printf(b, "created by ? (before nprof started, or not through "
 					  "pthread_create)\n");
 		}
 		nprof__buf_putc(b, '\n');
 	}
+	nprof__buf_free(&t.text);
+	nprof__arena_free(t.tab);
 	symc_close(&c);
 	put_notes(b, s);
 }

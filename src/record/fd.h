@@ -75,9 +75,20 @@ void nprof__fd_prefork(void);
 void nprof__fd_postfork(int child);
 
 /* record/fd_own.c: 1 once the program closed nprof's serving descriptors with a
- * raw system call; the daemons are then abandoned, never stopped. */
+ * raw system call, until the server restarted; the daemons of that
+ * generation are abandoned, never stopped. */
 int nprof__fd_own_lost(void);
-/* Marks the server lost and says so in one line (once). */
+/* The serving generation: 0 at start, one more at each loss. */
+int nprof__fd_own_gen(void);
+/* Marks the server lost, says so in one line and calls the function given
+ * to nprof__fd_own_on_lost (once per loss, at most 8 times). */
 void nprof__fd_own_mark_lost(void);
+/* The serving layer's restart (called on the thread that noticed). */
+void nprof__fd_own_on_lost(void (*fn)(void));
+/* The restarted server serves: the loss is over. */
+void nprof__fd_own_restarted(void);
+/* One of nprof's own new descriptors: `fd`, or a high-numbered duplicate
+ * of it (the low one closed; see fd_own.c). Call with the guard raised. */
+int nprof__fd_own_place(int fd);
 
 #endif /* NPROF_FD_H */

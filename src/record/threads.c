@@ -124,6 +124,8 @@ static struct nprof_tent *register_self(uint32_t creator_stack, pid_t creator_ti
 		atomic_store(&t->reason, NPROF_WAIT_NONE);
 		atomic_store(&t->since_ns, 0);
 		atomic_store(&t->obj, 0);
+		atomic_store(&t->wait_sp, 0);
+		atomic_store(&t->wait_pc, 0);
 		atomic_store(&t->tid, (int)nprof__gettid());
 		t->prev = NULL;
 		t->next = live;

@@ -53,6 +53,7 @@ struct nprof_thread_set {
 	size_t torn;
 	size_t internal;           /* nprof's own threads, not listed */
 	int unwinder_missing;
+	int readers;               /* threads that read /proc (1, or more in parallel) */
 	int64_t time_ns;           /* CLOCK_MONOTONIC when the dump started */
 	int64_t elapsed_ns;
 };

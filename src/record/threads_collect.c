@@ -5,15 +5,19 @@
  *
  * For each thread in /proc/self/task: its name and state (stat), and from
  * /proc/self/task/TID/syscall, for a thread blocked in a system call, the
- * user stack pointer and program counter, from which stackwalk.c unwinds
- * its stack without sending it any signal. Its wait reason comes from the
+ * user stack pointer and program counter (or, for a thread in one of
+ * nprof's overrides, where the override was called from, from the
+ * registry), from which stackwalk.c unwinds its stack without sending it
+ * any signal; threads_look.c reads the files, here the stacks are walked
+ * (or taken from the previous dump, for a wait that has not changed). Its wait reason comes from the
  * registry when it waits in an interposed primitive (exact, with a start
  * time), else from the kernel (the system call) with a "seen since" lower
  * bound kept here. docs/internals/threads.md explains the method, the
  * checks against a thread moving while it is read, and the notations.
  *
  * Owns the seen-since table (tid -> where and since when a dump first saw
- * it blocked; rebuilt by every dump) and dump_lock, which serializes
+ * it blocked; rebuilt by every dump), the table of stacks of unchanged
+ * interposed waits (tid -> wait sequence number, stack) and dump_lock, which serializes
  * collections and guards that table and stackwalk.c's caches. Lock order:
  * dump_lock, then the registry's lock (threads.c), then stacks/arena.
  *
@@ -31,6 +35,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,77 +56,6 @@ static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 /* ---------------------------------------------------------------- */
 /* /proc                                                             */
 /* ---------------------------------------------------------------- */
-
-/* Reads file NAME of a /proc/self/task/TID directory (an O_PATH descriptor:
- * one path walk per thread, not per file) into buf, NUL-terminated.
- * Returns the length or -1. */
-static ssize_t read_task_file(int tdir, const char *name, char *buf, size_t cap)
-{
-	int fd = openat(tdir, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n;
-	do
-		n = read(fd, buf, cap - 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
-struct kstat {
-	char name[16];
-	char state;
-	unsigned long long starttime;
-};
-
-static int parse_stat(const char *s, struct kstat *k)
-{
-	const char *open = strchr(s, '('), *close = strrchr(s, ')');
-	if (open == NULL || close == NULL || close < open || close[1] == '\0')
-		return -1;
-	size_t len = (size_t)(close - open - 1);
-	if (len >= sizeof k->name)
-		len = sizeof k->name - 1;
-	memcpy(k->name, open + 1, len);
-	k->name[len] = '\0';
-	const char *p = close + 2;
-	k->state = *p;
-	/* starttime is field 22; the state is field 3. */
-	for (int field = 3; field < 22 && *p; p++)
-		if (*p == ' ')
-			field++;
-	k->starttime = strtoull(p, NULL, 10);
-	return 0;
-}
-
-struct ksys {
-	int running;          /* "running": no consistent sample */
-	long nr;              /* -1: blocked, but not in a system call */
-	unsigned long long args[6];
-	uintptr_t sp, pc;
-};
-
-static int parse_syscall(const char *s, struct ksys *k)
-{
-	memset(k, 0, sizeof *k);
-	if (strncmp(s, "running", 7) == 0) {
-		k->running = 1;
-		return 0;
-	}
-	char *end;
-	k->nr = strtol(s, &end, 10);
-	if (end == s)
-		return -1;
-	int nargs = k->nr >= 0 ? 6 : 0;
-	for (int i = 0; i < nargs; i++)
-		k->args[i] = strtoull(end, &end, 16);
-	k->sp = (uintptr_t)strtoull(end, &end, 16);
-	k->pc = (uintptr_t)strtoull(end, &end, 16);
-	return 0;
-}
 
 static int same_sys(const struct ksys *a, const struct ksys *b)
 {
@@ -216,41 +151,42 @@ static const struct seen *seen_find(pid_t tid)
 }
 
 /* ---------------------------------------------------------------- */
+/* Stacks of threads still in the wait the previous dump saw          */
+/* ---------------------------------------------------------------- */
+
+/*
+ * A thread waiting in an override whose wait sequence number has not
+ * changed since the previous dump never left that wait: its frames from
+ * the override's caller outwards are the ones that dump unwound. Its
+ * interned stack is taken again without reading its memory. The leak
+ * detector dumps every second, so a dump a person asks for finds most
+ * parked threads here. Rebuilt by every dump (dump_lock), sorted by tid.
+ */
+struct wcache {
+	pid_t tid;                      /* first: sorted and searched with cmp_tid */
+	unsigned seq;
+	const struct nprof_tent *t;
+	uintptr_t sp, pc;
+	uint32_t stack;
+	int flags;                      /* NPROF_TI_TRUNCATED, as the walk found */
+};
+
+static struct wcache *wc_tab;       /* sorted by tid; dump_lock */
+static size_t wc_n;
+
+static const struct wcache *wc_find(pid_t tid)
+{
+	return wc_n ? bsearch(&tid, wc_tab, wc_n, sizeof *wc_tab, cmp_tid) : NULL;
+}
+
+/* ---------------------------------------------------------------- */
 /* Collection                                                        */
 /* ---------------------------------------------------------------- */
 
-static const struct nprof_regcopy *reg_find(const struct nprof_regcopy *r, size_t n, pid_t tid)
-{
-	return n ? bsearch(&tid, r, n, sizeof *r, cmp_tid) : NULL;
-}
-
-/* Reads an entry's wait state consistently (seqlock). */
-static void read_wait(struct nprof_tent *t, pid_t tid, int *reason, int64_t *since,
-		      unsigned *seq)
-{
-	*reason = NPROF_WAIT_NONE;
-	for (int tries = 0; tries < 4; tries++) {
-		unsigned s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
-		if (s1 & 1)
-			continue;
-		int r = atomic_load_explicit(&t->reason, memory_order_relaxed);
-		int64_t since_ns = atomic_load_explicit(&t->since_ns, memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&t->seq, memory_order_relaxed) != s1)
-			continue;
-		if (atomic_load_explicit(&t->tid, memory_order_relaxed) != (int)tid)
-			return;
-		*reason = r >= 0 && r < NPROF_WAIT_COUNT ? r : NPROF_WAIT_NONE;
-		*since = since_ns;
-		*seq = s1;
-		return;
-	}
-}
-
-static unsigned long long read_pcount(int tdir)
+static unsigned long long read_pcount(int taskfd, pid_t tid)
 {
 	char buf[128];
-	if (read_task_file(tdir, "schedstat", buf, sizeof buf) <= 0)
+	if (nprof__threads_read_file(taskfd, tid, "schedstat", buf, sizeof buf) <= 0)
 		return ~0ULL;
 	char *p = buf;
 	strtoull(p, &p, 10);
@@ -265,7 +201,7 @@ static unsigned long long read_pcount(int tdir)
  * the call. NULL when the name says nothing known (or kallsyms is hidden
  * and wchan reads "0").
  */
-static const char *restarted_from_wchan(int tdir)
+static const char *restarted_from_wchan(int taskfd, pid_t tid)
 {
 	static const struct { const char *prefix, *call; } map[] = {
 		{"do_sys_poll", "poll"}, {"do_restart_poll", "poll"}, {"poll_schedule", "poll"},
@@ -275,7 +211,7 @@ static const char *restarted_from_wchan(int tdir)
 		{"futex_wait", "futex"},
 	};
 	char buf[64];
-	if (read_task_file(tdir, "wchan", buf, sizeof buf) <= 0)
+	if (nprof__threads_read_file(taskfd, tid, "wchan", buf, sizeof buf) <= 0)
 		return NULL;
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (strncmp(buf, map[i].prefix, strlen(map[i].prefix)) == 0)
@@ -364,7 +300,7 @@ static ssize_t list_tids(pid_t **out)
  * thread's registry entry when it waits in an interposed primitive, with
  * the wait's sequence number `seq`.
  */
-static int walk_blocked(int tdir, pid_t tid, struct ksys *ks, uintptr_t *pcs, int *flags,
+static int walk_blocked(int taskfd, pid_t tid, struct ksys *ks, uintptr_t *pcs, int *flags,
 			struct nprof_tent *t, unsigned seq)
 {
 	char buf[256];
@@ -387,8 +323,8 @@ static int walk_blocked(int tdir, pid_t tid, struct ksys *ks, uintptr_t *pcs, in
 		 * consistent at each read; two equal answers around the walk mean
 		 * (up to a wake-up and return to the very same call) it did not. */
 		struct ksys again;
-		if (read_task_file(tdir, "syscall", buf, sizeof buf) < 0 ||
-		    parse_syscall(buf, &again) < 0) {
+		if (nprof__threads_read_file(taskfd, tid, "syscall", buf, sizeof buf) < 0 ||
+		    nprof__threads_parse_syscall(buf, &again) < 0) {
 			*flags |= NPROF_TI_GONE;
 			return n;
 		}
@@ -400,74 +336,6 @@ static int walk_blocked(int tdir, pid_t tid, struct ksys *ks, uintptr_t *pcs, in
 		}
 		*ks = again;
 	}
-}
-
-/* What one look at a thread found, before any unwinding. */
-struct look {
-	int what;                  /* LOOK_INTERNAL, LOOK_GONE, LOOK_OK */
-	struct kstat kst;
-	struct ksys ks;
-	int have_sys;
-	const struct nprof_regcopy *reg;
-	int reason;                /* from the registry, read before the syscall file */
-	int64_t since;
-	unsigned seq;
-};
-enum { LOOK_INTERNAL = 1, LOOK_GONE, LOOK_OK };
-
-/* The inputs of a first look at every thread. */
-struct look_job {
-	const pid_t *tids;
-	size_t n;
-	struct look *out;
-	int taskfd;
-	pid_t me;
-	const struct nprof_regcopy *regs;
-	size_t nregs;
-};
-
-/*
- * Reads one thread's stat and syscall files. The registry's wait state is
- * read first, so that an unchanged wait sequence after the unwinding
- * proves the thread stayed in that one wait all along.
- */
-static void look_at(const struct look_job *j, pid_t tid, struct look *l)
-{
-	char buf[1024], tname[16];
-	memset(l, 0, sizeof *l);
-	if (nprof__thread_is_internal(tid)) {
-		l->what = LOOK_INTERNAL;
-		return;
-	}
-	l->reg = j->regs ? reg_find(j->regs, j->nregs, tid) : NULL;
-	l->reason = NPROF_WAIT_NONE;
-	if (l->reg != NULL)
-		read_wait(l->reg->t, tid, &l->reason, &l->since, &l->seq);
-	snprintf(tname, sizeof tname, "%d", (int)tid);
-	int tdir = openat(j->taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (tdir < 0 || read_task_file(tdir, "stat", buf, sizeof buf) < 0 ||
-	    parse_stat(buf, &l->kst) < 0) {
-		if (tdir >= 0)
-			close(tdir);
-		l->what = LOOK_GONE;
-		return;
-	}
-	l->have_sys = tid != j->me && read_task_file(tdir, "syscall", buf, sizeof buf) >= 0 &&
-		      parse_syscall(buf, &l->ks) == 0;
-	close(tdir);
-	l->what = LOOK_OK;
-}
-
-/*
- * First look at every thread, before any unwinding. Reading /proc costs
- * about 10 µs per file per thread and dominates a dump of blocked threads;
- * sharing it with helper threads was measured no faster on 2 CPUs (the
- * kernel serializes much of the lookup), so it stays on one thread.
- */
-static void look_all(struct look_job *j)
-{
-	for (size_t i = 0; i < j->n; i++)
-		look_at(j, j->tids[i], &j->out[i]);
 }
 
 int nprof__threads_collect(struct nprof_thread_set *s, int what)
@@ -483,8 +351,9 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 	pid_t *tids = NULL, *running = NULL;
 	struct nprof_regcopy *regs = NULL;
 	struct seen *nseen = NULL;
+	struct wcache *nwc = NULL;
 	struct look *looks = NULL;
-	size_t nregs = 0, nseen_n = 0, nrunning = 0;
+	size_t nregs = 0, nseen_n = 0, nrunning = 0, nwc_n = 0;
 	int taskfd = -1;
 
 	if (want_stacks && nprof__walk_begin() < 0)
@@ -497,9 +366,11 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 	taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	s->t = nprof__arena_alloc(sizeof *s->t * (size_t)(ntids + 1));
 	nseen = nprof__arena_alloc(sizeof *nseen * (size_t)(ntids + 1));
+	nwc = nprof__arena_alloc(sizeof *nwc * (size_t)(ntids + 1));
 	looks = nprof__arena_alloc(sizeof *looks * (size_t)(ntids + 1));
 	running = nprof__arena_alloc(sizeof *running * (size_t)(ntids + 1));
-	if (taskfd < 0 || s->t == NULL || nseen == NULL || looks == NULL || running == NULL) {
+	if (taskfd < 0 || s->t == NULL || nseen == NULL || nwc == NULL || looks == NULL ||
+	    running == NULL) {
 		rc = taskfd < 0 ? -errno : -ENOMEM;
 		goto out;
 	}
@@ -517,7 +388,9 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 		.tids = tids, .n = (size_t)ntids, .out = looks, .taskfd = taskfd, .me = me,
 		.regs = regs, .nregs = nregs,
 	};
-	look_all(&job);
+	pthread_t helpers[LOOK_HELPERS_MAX];
+	int nhelpers = nprof__threads_look_start(&job, helpers, sample);
+	s->readers = 1 + nhelpers;
 
 	for (int round = 0; round <= RUNNING_ROUNDS; round++) {
 		/* Round 0 visits every thread; later rounds look again at the
@@ -533,8 +406,10 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 		for (size_t i = 0; i < count; i++) {
 			pid_t tid = round == 0 ? tids[i] : running[i];
 			struct look again, *l = &looks[i];
+			if (round == 0)
+				nprof__threads_look_ready(&job, i);
 			if (round > 0) {
-				look_at(&job, tid, &again);
+				nprof__threads_look_at(&job, tid, &again);
 				l = &again;
 			}
 			if (l->what == LOOK_INTERNAL) {
@@ -564,11 +439,9 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 				ti.creator_tid = l->reg->creator_tid;
 				ti.known_creator = l->reg->creator_stack != 0 || l->reg->creator_tid != 0;
 			}
-			char tname[16];
-			snprintf(tname, sizeof tname, "%d", (int)tid);
-			int tdir = -1;
 			uintptr_t pcs[NPROF_MAX_FRAMES];
 			int n = 0;
+			uint32_t reused = 0;   /* the stack the previous dump interned */
 			if (tid == me) {
 				if (want_stacks)
 					n = nprof__unwind_here(pcs, NPROF_MAX_FRAMES, 0);
@@ -577,14 +450,20 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 				ti.wait = ti.wait_buf;
 				ti.flags |= NPROF_TI_SELF;
 			} else if (have_sys && !ks.running && ks.nr >= 0 && ks.sp != 0 && want_stacks) {
-				if (nprof__mono_ns() < deadline) {
+				const struct wcache *wc = l->from_reg ? wc_find(tid) : NULL;
+				if (wc != NULL && wc->t == l->reg->t && wc->seq == l->seq &&
+				    wc->sp == ks.sp && wc->pc == ks.pc) {
+					reused = wc->stack;
+					ti.flags |= wc->flags;
+				} else if (nprof__mono_ns() < deadline) {
 					int f = 0;
-					if (reason == NPROF_WAIT_NONE)
-						tdir = openat(taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
-					n = walk_blocked(tdir, tid, &ks, pcs, &f,
+					n = walk_blocked(taskfd, tid, &ks, pcs, &f,
 							 reason != NPROF_WAIT_NONE ? l->reg->t : NULL, l->seq);
 					ti.flags |= f;
-					n = nprof__threads_strip_self(pcs, n, reason != NPROF_WAIT_NONE);
+					/* Unwound from the override's caller: no C
+					 * library frames above it to drop. */
+					n = nprof__threads_strip_self(pcs, n, reason != NPROF_WAIT_NONE &&
+										  !l->from_reg);
 				} else {
 					ti.flags |= NPROF_TI_NOSTACK_TIME;
 				}
@@ -595,9 +474,14 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 				 * Failing that, one pseudo frame, so that the thread
 				 * counts in every profile. */
 				if (sample && nprof__mono_ns() < deadline) {
-					tdir = openat(taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
-					n = nprof__threads_sample_running(tdir, tid, pcs,
-									  NPROF_MAX_FRAMES);
+					char tname[16];
+					snprintf(tname, sizeof tname, "%d", (int)tid);
+					int tdir = openat(taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
+					if (tdir >= 0) {
+						n = nprof__threads_sample_running(tdir, tid, pcs,
+										  NPROF_MAX_FRAMES);
+						close(tdir);
+					}
 					n = nprof__threads_strip_self(pcs, n, 0);
 				}
 				if (n > 0) {
@@ -613,13 +497,16 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 				ti.flags |= NPROF_TI_NOSTACK_OTHER;
 			}
 			if (ti.flags & NPROF_TI_GONE) {
-				if (tdir >= 0)
-					close(tdir);
 				s->exited++;
 				continue;
 			}
 			if (n > 0)
 				ti.stack = nprof__stack_intern(pcs, n);
+			else if (reused != 0)
+				ti.stack = reused;
+			if (l->from_reg && ti.stack != 0 && !(ti.flags & (NPROF_TI_TORN | NPROF_TI_GONE)))
+				nwc[nwc_n++] = (struct wcache){tid, l->seq, l->reg->t, ks.sp, ks.pc, ti.stack,
+							       ti.flags & NPROF_TI_TRUNCATED};
 			if (tid != me) {
 				if (reason != NPROF_WAIT_NONE) {
 					ti.wait = nprof__wait_names[reason];
@@ -631,9 +518,7 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 			}
 			/* Seen-since bookkeeping for waits only the kernel knows. */
 			if (have_sys && !ks.running && ks.nr >= 0 && reason == NPROF_WAIT_NONE) {
-				if (tdir < 0)
-					tdir = openat(taskfd, tname, O_PATH | O_DIRECTORY | O_CLOEXEC);
-				unsigned long long pc_now = tdir >= 0 ? read_pcount(tdir) : ~0ULL;
+				unsigned long long pc_now = read_pcount(taskfd, tid);
 				const struct seen *old = seen_find(tid);
 				struct seen *ns = &nseen[nseen_n++];
 				*ns = (struct seen){tid, l->kst.starttime, ks.nr, ks.sp, ks.pc, pc_now, t0};
@@ -660,8 +545,8 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 						call = syscall_name(ns->nr);
 					if (call == NULL && ns->nr != SYS_restart_syscall)
 						call = nprof__syscall_name(ns->nr);
-					if (call == NULL && tdir >= 0)
-						call = restarted_from_wchan(tdir);
+					if (call == NULL)
+						call = restarted_from_wchan(taskfd, tid);
 					if (call != NULL) {
 						snprintf(ti.wait_buf, sizeof ti.wait_buf, "%s (restarted)", call);
 						ti.wait = ti.wait_buf;
@@ -672,8 +557,6 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 					ti.wait_ns = t0 - ns->first_ns;
 				}
 			}
-			if (tdir >= 0)
-				close(tdir);
 			if (ti.flags & NPROF_TI_TORN)
 				s->torn++;
 			if (ti.flags & (NPROF_TI_NOSTACK_RUNNING | NPROF_TI_NOSTACK_TIME |
@@ -685,6 +568,8 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 			s->n++;
 		}
 		nrunning = still;
+		if (round == 0)
+			nprof__threads_look_finish(&job, helpers, nhelpers);
 	}
 	/* The seen table is rebuilt from this dump: threads that are gone
 	 * drop out. It must stay sorted by tid for lookups. */
@@ -693,6 +578,13 @@ int nprof__threads_collect(struct nprof_thread_set *s, int what)
 	seen_tab = nseen;
 	seen_n = nseen_n;
 	nseen = NULL;
+	/* Collected in tid order already (round 0), but the running
+	 * threads' later rounds may add out of order. */
+	qsort(nwc, nwc_n, sizeof *nwc, cmp_tid);
+	nprof__arena_free(wc_tab);
+	wc_tab = nwc;
+	wc_n = nwc_n;
+	nwc = NULL;
 out:
 	s->elapsed_ns = nprof__mono_ns() - t0;
 	s->time_ns = t0;
@@ -701,6 +593,7 @@ out:
 	nprof__arena_free(tids);
 	nprof__arena_free(regs);
 	nprof__arena_free(nseen);
+	nprof__arena_free(nwc);
 	nprof__arena_free(looks);
 	nprof__arena_free(running);
 	pthread_mutex_unlock(&dump_lock);
@@ -732,6 +625,8 @@ void nprof__threads_collect_forget(void)
 	dump_lock = fresh;
 	seen_tab = NULL;
 	seen_n = 0;
+	wc_tab = NULL;
+	wc_n = 0;
 	nprof__walk_forget();
 }
 

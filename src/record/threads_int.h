@@ -3,9 +3,10 @@
  * profile: threads.c (the registry), threads_collect.c (reading every
  * thread), threads_report.c (formats, handlers, the dump signal),
  * sync_hooks.c (the pthread/semaphore overrides that record why a thread
- * waits) and stackwalk.c (unwinding another thread's stack without
- * signals). Nothing here is used outside those files; what other
- * modules need is in threads.h.
+ * waits), stackwalk.c (unwinding another thread's stack without
+ * signals) and threads_look.c (reading every thread's /proc files).
+ * Nothing here is used outside those files; what other modules need is
+ * in threads.h.
  *
  * The registry entry (struct nprof_tent) is the only structure written by
  * program threads: each thread writes its own entry's wait state, without a
@@ -21,7 +22,9 @@
 #include "stacks.h"
 #include "threads.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* Why a thread waits, as far as nprof's overrides know. The names printed
@@ -62,6 +65,11 @@ struct nprof_tent {
 	_Atomic int reason;         /* enum nprof_wait_reason */
 	_Atomic int64_t since_ns;   /* CLOCK_MONOTONIC when the wait began */
 	_Atomic uintptr_t obj;      /* the mutex, condvar, ... waited on */
+	/* Where the override was called from, so that a dump unwinds the
+	 * waiting thread from its caller without reading /proc's syscall
+	 * file: the caller's stack pointer after the call returns (the
+	 * override's CFA) and the return address. 0 when not waiting. */
+	_Atomic uintptr_t wait_sp, wait_pc;
 	struct nprof_tent *next, *prev;   /* live list or free list; reg lock */
 };
 
@@ -101,12 +109,14 @@ struct nprof_wait {
 	int prev_reason;
 	int64_t prev_since;
 	uintptr_t prev_obj;
+	uintptr_t prev_sp, prev_pc;
 	int reason;
 	int64_t start_ns;
 	uintptr_t obj;
 };
 
-static inline void nprof__tent_set(struct nprof_tent *t, int reason, int64_t since, uintptr_t obj)
+static inline void nprof__tent_set(struct nprof_tent *t, int reason, int64_t since, uintptr_t obj,
+				   uintptr_t sp, uintptr_t pc)
 {
 	unsigned s = atomic_load_explicit(&t->seq, memory_order_relaxed);
 	atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
@@ -114,10 +124,21 @@ static inline void nprof__tent_set(struct nprof_tent *t, int reason, int64_t sin
 	atomic_store_explicit(&t->reason, reason, memory_order_relaxed);
 	atomic_store_explicit(&t->since_ns, since, memory_order_relaxed);
 	atomic_store_explicit(&t->obj, obj, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_sp, sp, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_pc, pc, memory_order_relaxed);
 	atomic_store_explicit(&t->seq, s + 2, memory_order_release);
 }
 
-static inline void nprof__wait_begin(struct nprof_wait *w, int reason, const void *obj)
+/*
+ * Always inlined into the override, so that the frame and return address
+ * below are the override's: its caller resumes at the return address with
+ * its stack pointer at the override's CFA, which is the frame address + 16
+ * (nprof is built with frame pointers, and __builtin_frame_address makes
+ * the override keep one in any case). Frames from there outwards stay
+ * intact while the wait's sequence number does not change.
+ */
+__attribute__((always_inline)) static inline void nprof__wait_begin(struct nprof_wait *w,
+								   int reason, const void *obj)
 {
 	w->t = nprof__threads_self();
 	if (w->t == NULL)
@@ -125,10 +146,14 @@ static inline void nprof__wait_begin(struct nprof_wait *w, int reason, const voi
 	w->prev_reason = atomic_load_explicit(&w->t->reason, memory_order_relaxed);
 	w->prev_since = atomic_load_explicit(&w->t->since_ns, memory_order_relaxed);
 	w->prev_obj = atomic_load_explicit(&w->t->obj, memory_order_relaxed);
+	w->prev_sp = atomic_load_explicit(&w->t->wait_sp, memory_order_relaxed);
+	w->prev_pc = atomic_load_explicit(&w->t->wait_pc, memory_order_relaxed);
 	w->reason = reason;
 	w->obj = (uintptr_t)obj;
 	w->start_ns = nprof__mono_ns();
-	nprof__tent_set(w->t, reason, w->start_ns, w->obj);
+	nprof__tent_set(w->t, reason, w->start_ns, w->obj,
+			(uintptr_t)__builtin_frame_address(0) + 16,
+			(uintptr_t)__builtin_return_address(0));
 }
 
 static inline void nprof__wait_end(struct nprof_wait *w)
@@ -137,7 +162,7 @@ static inline void nprof__wait_end(struct nprof_wait *w)
 		return;
 	/* The block profile samples the finished wait in sync_hooks.c's
 	 * wait_done(), which calls this; here the previous reason returns. */
-	nprof__tent_set(w->t, w->prev_reason, w->prev_since, w->prev_obj);
+	nprof__tent_set(w->t, w->prev_reason, w->prev_since, w->prev_obj, w->prev_sp, w->prev_pc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -227,5 +252,69 @@ void nprof__walk_forget(void);
  * sampled. Dump lock held.
  */
 int nprof__threads_sample_running(int tdir, pid_t tid, uintptr_t *pcs, int max);
+
+/* ------------------------------------------------------------------ */
+/* threads_look.c: reading every thread's /proc files, for threads_collect.c */
+/* ------------------------------------------------------------------ */
+
+/* A thread's stat file: name, state, start time. */
+struct kstat {
+	char name[16];
+	char state;
+	unsigned long long starttime;
+};
+
+/* A thread's syscall file. */
+struct ksys {
+	int running;          /* "running": no consistent sample */
+	long nr;              /* -1: blocked, but not in a system call */
+	unsigned long long args[6];
+	uintptr_t sp, pc;
+};
+
+/* What one look at a thread found, before any unwinding. */
+struct look {
+	int what;                  /* LOOK_INTERNAL, LOOK_GONE, LOOK_OK */
+	struct kstat kst;
+	struct ksys ks;
+	int have_sys;
+	int from_reg;              /* ks.sp/pc are the override's caller, from the registry */
+	const struct nprof_regcopy *reg;
+	int reason;                /* from the registry, read before the syscall file */
+	int64_t since;
+	unsigned seq;
+};
+enum { LOOK_INTERNAL = 1, LOOK_GONE, LOOK_OK };
+
+/* A dump's first look at its threads, shared in chunks between the
+ * dumping thread and up to LOOK_HELPERS_MAX helpers (threads_look.c). */
+#define LOOK_HELPERS_MAX 3
+struct look_job {
+	const pid_t *tids;
+	size_t n;
+	struct look *out;
+	int taskfd;
+	pid_t me;
+	const struct nprof_regcopy *regs;
+	size_t nregs;
+	size_t nchunks;
+	_Atomic unsigned char *chunk;   /* per chunk: 0 free, 1 claimed, 2 done */
+	atomic_long back;               /* helpers claim chunk back - 1, downwards */
+};
+
+/* Reads /proc/self/task/TID/NAME (taskfd: /proc/self/task) into buf,
+ * NUL-terminated; the length or -1. */
+ssize_t nprof__threads_read_file(int taskfd, pid_t tid, const char *name, char *buf, size_t cap);
+/* Parses a syscall file; 0 or -1. */
+int nprof__threads_parse_syscall(const char *s, struct ksys *k);
+/* Looks at one thread (its registry wait state, then stat and syscall). */
+void nprof__threads_look_at(const struct look_job *j, pid_t tid, struct look *l);
+/* Starts up to LOOK_HELPERS_MAX helpers for a job of many threads (only
+ * when `asked`: a dump a person asked for); returns how many started. */
+int nprof__threads_look_start(struct look_job *j, pthread_t *helpers, int asked);
+/* Makes sure thread i of the job has been looked at. */
+void nprof__threads_look_ready(struct look_job *j, size_t i);
+/* Joins the helpers (every chunk is done by then). */
+void nprof__threads_look_finish(struct look_job *j, pthread_t *helpers, int nhelpers);
 
 #endif /* NPROF_THREADS_INT_H */

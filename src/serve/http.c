@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -574,16 +575,26 @@ static int listener_intact(const struct listener *l)
 	       !(nprof__fd_known_sigsafe(l->fd) && !nprof__fd_is_internal_sigsafe(l->fd));
 }
 
+/* The old server's parts: forgotten, never stopped or closed. The TCP
+ * address is kept, to bind it again. */
+static void listener_abandon(struct listener *l)
+{
+	nprof__gate_abandon(l);
+	l->daemon = NULL;
+	l->fd = -1;
+}
+
 static void listener_stop(struct listener *l)
 {
 	if (nprof__fd_own_lost() || (l->fd >= 0 && !listener_intact(l))) {
 		/* The program closed our descriptors behind libc's back
 		 * (record/fd_own.c): stopping would make libmicrohttpd write to
 		 * its eventfd - now maybe the program's file - or abort, and
-		 * closing would close the program's. Abandon everything. */
+		 * closing would close the program's. Abandon everything; at
+		 * stop there is nothing to restart. */
+		nprof__fd_own_on_lost(NULL);
 		nprof__fd_own_mark_lost();
-		l->daemon = NULL;
-		l->fd = -1;
+		listener_abandon(l);
 	} else {
 		/* The gate first: no new connection reaches the daemon, whose
 		 * stop then waits for the requests in progress. The listening
@@ -602,6 +613,120 @@ static void listener_stop(struct listener *l)
 	l->path[0] = '\0';
 }
 
+/* Opens what is configured and starts serving it; under `lock` with
+ * every signal blocked. `again`: after the program closed our descriptors
+ * (the TCP listener rebinds the address it had). */
+static int serve_listeners(int again)
+{
+	int rc = 0, r;
+
+	stopping = 0;
+	if (nprof__cfg.socket_path[0] != '\0') {
+		r = nprof__listen_unix(&lsn_unix);
+		if (r == 0)
+			r = daemon_start(&lsn_unix, nprof__cfg.socket_path);
+		if (r < 0)
+			rc = r;
+	}
+	if (nprof__cfg.http[0] != '\0') {
+		r = nprof__listen_tcp(&lsn_tcp, again);
+		if (r == 0)
+			where_of(&lsn_tcp);
+		if (r == 0)
+			r = daemon_start(&lsn_tcp, nprof__cfg.http);
+		if (r < 0)
+			tcp_where[0] = '\0';
+		if (r < 0 && rc == 0)
+			rc = r;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Serving again after the program closed our descriptors              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The server's threads wake at least once a second (the gate's poll) and
+ * then see the loss: they return or park for good, and drop their
+ * references to the old sockets (a listening socket lives on while a poll
+ * still holds it, and its file name would look served). Serving starts
+ * again once they all had the time to.
+ */
+#define RESTART_DELAY_MS 1500
+
+/* Numbers fd.c still marks as nprof's but which are closed now: the
+ * program may get them from a call no hook sees, and must then be able
+ * to close them. */
+static void forget_closed_own(void)
+{
+	unsigned lo = 0;
+	int fd;
+
+	while ((fd = nprof__fd_next_internal_sigsafe(lo, ~0U)) >= 0) {
+		if (fcntl(fd, F_GETFD) < 0)
+			nprof__fd_forget_sigsafe(fd);
+		lo = (unsigned)fd + 1;
+		if (lo == 0)
+			break;
+	}
+}
+
+static void *restart_main(void *arg)
+{
+	struct timespec ts = { RESTART_DELAY_MS / 1000, (RESTART_DELAY_MS % 1000) * 1000000L };
+	sigset_t old;
+	int rc;
+
+	(void)arg;
+	nprof__guard = 1;
+	nprof__block_signals(&old);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&lock);
+	/* Stopped meanwhile, or started afresh (nprof_stop, nprof_start):
+	 * nothing to restart. */
+	if (!started || stopping || !nprof__fd_own_lost()) {
+		pthread_mutex_unlock(&lock);
+		return NULL;
+	}
+	listener_abandon(&lsn_tcp);
+	listener_abandon(&lsn_unix);
+	tcp_where[0] = '\0';
+	forget_closed_own();
+	nprof__fd_own_restarted();
+	rc = serve_listeners(1);
+	pthread_mutex_unlock(&lock);
+	if (rc == 0)
+		nprof__log("serving again on new descriptors%s%s",
+			   lsn_unix.fd >= 0 ? " (unix socket)" : "",
+			   lsn_tcp.fd >= 0 ? " (TCP)" : "");
+	else
+		nprof__log("cannot serve again after the program closed nprof's descriptors "
+			   "(%s); profiles keep recording and NPROF_OUT is still written",
+			   strerror(-rc));
+	return NULL;
+}
+
+/* record/fd_own.c: the loss was noticed, on one of our threads (which
+ * then parks for good). The restart runs on a thread of its own. */
+static void http_lost(void)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	int guard = nprof__guard, rc;
+
+	nprof__guard = 1;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &a, restart_main, NULL);
+	pthread_attr_destroy(&a);
+	nprof__guard = guard;
+	if (rc != 0)
+		nprof__log("cannot serve again after the program closed nprof's descriptors "
+			   "(no thread: %s); profiles keep recording", strerror(rc));
+}
+
 /*
  * Opens the unix socket (unless cfg.socket_path is "") and the TCP
  * listener (when cfg.http is set) and starts serving them. Each problem
@@ -616,7 +741,7 @@ int nprof__http_start(void)
 {
 	sigset_t old;
 	int saved_guard = nprof__guard;
-	int rc = 0, r;
+	int rc;
 
 	nprof__guard = 1;
 	pthread_mutex_lock(&lock);
@@ -625,26 +750,11 @@ int nprof__http_start(void)
 		nprof__guard = saved_guard;
 		return -EALREADY;
 	}
+	nprof__fd_own_on_lost(http_lost);
+	nprof__fd_own_restarted(); /* a loss before a stop is over */
 	nprof__block_signals(&old);
-	stopping = 0;
-	if (nprof__cfg.socket_path[0] != '\0') {
-		r = nprof__listen_unix(&lsn_unix);
-		if (r == 0)
-			r = daemon_start(&lsn_unix, nprof__cfg.socket_path);
-		if (r < 0)
-			rc = r;
-	}
-	if (nprof__cfg.http[0] != '\0') {
-		r = nprof__listen_tcp(&lsn_tcp);
-		if (r == 0)
-			where_of(&lsn_tcp);
-		if (r == 0)
-			r = daemon_start(&lsn_tcp, nprof__cfg.http);
-		if (r < 0)
-			tcp_where[0] = '\0';
-		if (r < 0 && rc == 0)
-			rc = r;
-	}
+	memset(&lsn_tcp.addr, 0, sizeof(lsn_tcp.addr));
+	rc = serve_listeners(0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	started = 1;
 	pthread_mutex_unlock(&lock);

@@ -35,15 +35,16 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "base.h"
+#include "fd.h"
 #include "http_int.h"
 
 /* docs/internals/http.md says why these numbers. */
@@ -77,7 +78,12 @@ struct gate_peer {
 struct nprof_gate {
 	struct listener *l;
 	pthread_t thread;
-	int running, wake_fd;
+	int running;
+	int gen;                          /* nprof__fd_own_gen() at start */
+	/* Set by nprof__gate_stop before it shuts the listening socket down;
+	 * that wakes the thread's poll (POLLHUP), so stopping needs no
+	 * descriptor of its own. */
+	atomic_int stop;
 	/* accept() failing for want of descriptors or memory (EMFILE, ...)
 	 * leaves the connection queued and the socket readable: the listening
 	 * socket is not watched until then, rather than spinning. */
@@ -90,8 +96,8 @@ struct nprof_gate {
 };
 
 static struct nprof_gate gates[2] = {
-	{ .wake_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER },
-	{ .wake_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER },
+	{ .mu = PTHREAD_MUTEX_INITIALIZER },
+	{ .mu = PTHREAD_MUTEX_INITIALIZER },
 };
 
 static int64_t now_ms(void)
@@ -423,17 +429,23 @@ static void accept_all(struct nprof_gate *g)
 static void *gate_main(void *arg)
 {
 	struct nprof_gate *g = arg;
-	struct pollfd pfd[2 + GATE_PENDING + GATE_DRAINING];
-	int idx[2 + GATE_PENDING + GATE_DRAINING];
+	struct pollfd pfd[1 + GATE_PENDING + GATE_DRAINING];
+	int idx[1 + GATE_PENDING + GATE_DRAINING];
 
 	nprof__guard = 1;
-	for (;;) {
+	while (!atomic_load(&g->stop)) {
 		int64_t now = now_ms(), next = now + 1000;
 		int n = 0;
 
-		pfd[n].fd = g->wake_fd;
-		pfd[n].events = POLLIN;
-		idx[n++] = -1;
+		/* The program closed our descriptors behind libc's back
+		 * (record/fd_own.c): none of the numbers below is ours any more,
+		 * and a new server may be starting. Touch nothing; return. The
+		 * poll below wakes at least once a second, so this is seen
+		 * before the new server starts (http.c waits longer than that). */
+		if (nprof__fd_own_lost() || nprof__fd_own_gen() != g->gen)
+			return NULL;
+
+		/* POLLHUP (always reported) is also how stop wakes us. */
 		pfd[n].fd = g->l->fd;
 		pfd[n].events = now >= g->accept_pause_ms ? POLLIN : 0;
 		if (now < g->accept_pause_ms && g->accept_pause_ms < next)
@@ -470,11 +482,11 @@ static void *gate_main(void *arg)
 
 		if (r < 0 && errno != EINTR)
 			break;
+		if (atomic_load(&g->stop) || nprof__fd_own_lost())
+			break;
 		if (r <= 0)
 			continue;
-		if (pfd[0].revents)
-			break; /* stop */
-		for (int k = 2; k < n; k++) {
+		for (int k = 1; k < n; k++) {
 			struct gate_conn *c = &g->conns[idx[k]];
 
 			if (!pfd[k].revents || c->state == SLOT_FREE)
@@ -484,9 +496,9 @@ static void *gate_main(void *arg)
 			else
 				conn_drain(c);
 		}
-		if (pfd[1].revents & POLLIN)
+		if (pfd[0].revents & POLLIN)
 			accept_all(g);
-		else if (pfd[1].revents & (POLLERR | POLLNVAL))
+		else if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
 			break; /* the listening socket is gone: serve no more */
 	}
 	return NULL;
@@ -513,18 +525,12 @@ int nprof__gate_start(struct listener *l)
 		if (fl >= 0)
 			fcntl(l->fd, F_SETFL, fl | O_NONBLOCK);
 	}
-	g->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (g->wake_fd < 0) {
-		rc = -errno;
-		nprof__log("HTTP: eventfd: %s; listener off", strerror(errno));
-		return rc;
-	}
+	atomic_store(&g->stop, 0);
+	g->gen = nprof__fd_own_gen();
 	rc = pthread_create(&g->thread, NULL, gate_main, g);
 	if (rc != 0) {
 		nprof__log("HTTP: cannot start the accept thread: %s; listener off",
 			   strerror(rc));
-		close(g->wake_fd);
-		g->wake_fd = -1;
 		return -rc;
 	}
 	g->running = 1;
@@ -537,20 +543,22 @@ static void gate_close_all(struct nprof_gate *g)
 	for (int i = 0; i < GATE_PENDING + GATE_DRAINING; i++)
 		if (g->conns[i].state != SLOT_FREE)
 			conn_close(&g->conns[i]);
-	if (g->wake_fd >= 0)
-		close(g->wake_fd);
-	g->wake_fd = -1;
 	g->running = 0;
 }
 
 void nprof__gate_stop(struct listener *l)
 {
 	struct nprof_gate *g = l->gate;
-	uint64_t one = 1;
 
 	if (g == NULL || !g->running)
 		return;
-	if (write(g->wake_fd, &one, sizeof(one)) < 0)
+	/* Shutting a listening socket down wakes every poll on it with
+	 * POLLHUP (Linux, TCP and unix alike) and queues no new connection;
+	 * the gate sees `stop` and returns. The socket itself is closed by
+	 * the caller. Connections still queued in the backlog are reset, as
+	 * closing would. */
+	atomic_store(&g->stop, 1);
+	if (shutdown(l->fd, SHUT_RDWR) < 0)
 		nprof__log("HTTP: cannot wake the accept thread: %s", strerror(errno));
 	pthread_join(g->thread, NULL);
 	gate_close_all(g);
@@ -566,5 +574,24 @@ void nprof__gate_forget(struct listener *l)
 	gate_close_all(g);
 	g->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	g->active = 0;
+	l->gate = NULL;
+}
+
+void nprof__gate_abandon(struct listener *l)
+{
+	struct nprof_gate *g = l->gate;
+
+	if (g == NULL)
+		return;
+	/* Its thread has returned or is parked in poll for good (it saw the
+	 * loss); it is never joined. The descriptors in its table are not
+	 * ours any more: forgotten, never closed. */
+	if (g->running)
+		pthread_detach(g->thread);
+	for (int i = 0; i < GATE_PENDING + GATE_DRAINING; i++) {
+		g->conns[i].fd = -1;
+		g->conns[i].state = SLOT_FREE;
+	}
+	g->running = 0;
 	l->gate = NULL;
 }

@@ -44,9 +44,11 @@ int nprof__listen_unix(struct listener *l);
 /*
  * Opens the TCP listener of nprof__cfg.http ("[host]:port", ":port" for
  * 127.0.0.1), refusing a non-loopback address without a token; fills
- * l->fd and l->addr. Logs and returns a negative errno.
+ * l->fd and l->addr. `again` (serving again after the program closed our
+ * descriptors): binds l->addr, the address bound before. Logs and
+ * returns a negative errno.
  */
-int nprof__listen_tcp(struct listener *l);
+int nprof__listen_tcp(struct listener *l, int again);
 
 /*
  * Writes the HTML index of /debug/pprof/: one row per listed route with
@@ -110,6 +112,11 @@ void nprof__gate_stop(struct listener *l);
 
 /* In a forked child: closes the gate's descriptors, joins nothing. */
 void nprof__gate_forget(struct listener *l);
+
+/* After the program closed our descriptors with a raw system call: lets
+ * the gate's thread go (detached; it returned or parked) and forgets its
+ * connections without closing them. */
+void nprof__gate_abandon(struct listener *l);
 
 /* The gate that MHD_OPTION_NOTIFY_CONNECTION must be given as cls. */
 void *nprof__gate_of(struct listener *l);

@@ -218,11 +218,12 @@ static int addr_is_wildcard(const struct sockaddr_storage *ss)
 	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
-int nprof__listen_tcp(struct listener *l)
+int nprof__listen_tcp(struct listener *l, int again)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, one = 1, zero = 0, rc;
+	int port0 = strcmp(strrchr(nprof__cfg.http, ':') ? strrchr(nprof__cfg.http, ':') : "", ":0") == 0;
 
 	/* An unusable NPROF_TOKEN was already reported in one line; serving
 	 * without the token its owner asked for would be worse than not
@@ -237,6 +238,10 @@ int nprof__listen_tcp(struct listener *l)
 			   nprof__cfg.http);
 		return -EPERM;
 	}
+	/* Serving again after the program closed our socket: the same
+	 * address, so clients that knew the port (":0" picked one) find it. */
+	if (again && l->addr.ss_family == ss.ss_family)
+		ss = l->addr;
 	len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -264,7 +269,7 @@ int nprof__listen_tcp(struct listener *l)
 				 ((struct sockaddr_in6 *)&ss)->sin6_port);
 
 		/* Port 0 asks the kernel for one: say which, or nobody can connect. */
-		if (strcmp(strrchr(nprof__cfg.http, ':'), ":0") == 0)
+		if (port0 && !again)
 			nprof__log("NPROF_HTTP=%s: listening on port %d", nprof__cfg.http, port);
 	}
 	l->fd = fd;

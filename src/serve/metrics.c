@@ -251,7 +251,7 @@ static void nprof_families(struct nprof_buf *b)
 
 	single(b, "nprof_memory_bytes", "gauge",
 	       "Bytes nprof holds in its own arena (its whole footprint but code).",
-	       (int64_t)(nprof__arena_used() + nprof__arena_serve_used()));
+	       (int64_t)(nprof__arena_used() + nprof__arena_serve_used() + nprof__arena_cached()));
 	single(b, "nprof_memory_limit_bytes", "gauge",
 	       "The bound of nprof's memory for samples; past it samples are dropped.",
 	       (int64_t)nprof__arena_limit());

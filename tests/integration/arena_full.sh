@@ -1,5 +1,5 @@
 # arena_full.sh - nprof's memory for samples is full (NPROF_ARENA_MB=8,
-# NPROF_HEAP_RATE=1, 8,192 distinct stacks, blocks replaced all the time):
+# NPROF_HEAP_RATE=1, 16,384 distinct stacks, blocks replaced all the time):
 # building responses never competes with sample storage. Every endpoint,
 # /metrics and the index answer 200; every profile is complete and read by
 # go tool pprof, and says how many samples were dropped.

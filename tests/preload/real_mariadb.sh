@@ -109,6 +109,6 @@ same_log mariadb "$T/base/err.log" "$T/nprof/err.log"
 # shellcheck disable=SC2086
 with=$(median ${R[nprof]}) without=$(median ${R[base]})
 not_collapsed mariadb "$with" "$without"
-ok "mariadb: $with transactions/s vs $without/s without ($(ratio "$with" "$without")x), medians" \
+ok "mariadb: nprof's own descriptors $OWN_FDS; $with transactions/s vs $without/s without ($(ratio "$with" "$without")x), medians" \
 	"of 5 sysbench rounds; exit $status both; CPU profile $CPU_TOTAL; $PARSED profiles parsed;" \
 	"log unchanged ($(wc -l <"$T/nprof/err.log") lines)"

@@ -74,4 +74,4 @@ for t in set get; do
 	not_collapsed "memcached $t" "$with" "$without"
 	msg+="$t $with/s vs $without/s without ($(ratio "$with" "$without")x), "
 done
-ok "memcached: ${msg}medians of 5 rounds; exit $status both; CPU profile $CPU_TOTAL; $PARSED profiles parsed; log unchanged"
+ok "memcached: nprof's own descriptors $OWN_FDS; ${msg}medians of 5 rounds; exit $status both; CPU profile $CPU_TOTAL; $PARSED profiles parsed; log unchanged"

@@ -108,6 +108,6 @@ same_log nginx "$T/base/error.log" "$T/nprof/error.log" 'signal (17|29) \('
 # shellcheck disable=SC2086
 with=$(median ${R[nprof]}) without=$(median ${R[base]})
 not_collapsed nginx "$with" "$without"
-ok "nginx: $with requests/s vs $without/s without ($(ratio "$with" "$without")x), medians of 5 wrk" \
+ok "nginx: nprof's own descriptors $OWN_FDS; $with requests/s vs $without/s without ($(ratio "$with" "$without")x), medians of 5 wrk" \
 	"rounds, no errors, workers kept; exit $status both; master CPU profile $CPU_TOTAL;" \
 	"$PARSED profiles parsed; log unchanged ($(wc -l <"$T/nprof/error.log") lines)"

@@ -2,6 +2,7 @@
 # LD_PRELOAD, loaded by redis-benchmark, serves every profile readable by
 # go tool pprof, and answers the benchmark as it does without nprof.
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../real_lib.sh"
 
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
 	fail "redis-server/redis-benchmark missing (scripts/deps.sh test installs them)"
@@ -30,8 +31,9 @@ done
 ucurl "$PID" "/debug/pprof/goroutine?debug=1" | grep -q '^goroutine profile: total [1-9]' || fail "thread text"
 ucurl "$PID" "/debug/pprof/leaks?format=json" | python3 -m json.tool >/dev/null || fail "leaks JSON"
 ucurl "$PID" /metrics | grep -q '^nprof_threads [1-9]' || fail "metrics"
+own_fds "$PID"
 [ "$(redis-cli -p "$rport" dbsize)" -gt 0 ] || fail "redis lost its keys"
 redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1
 await 10 bash -c "! kill -0 $PID 2>/dev/null" || fail "redis did not shut down"
 grep -qi 'ready to exit' "$T/redis.out" || fail "redis did not exit cleanly: $(tail -5 "$T/redis.out")"
-ok "redis under load: $(grep -E '^ *(SET|GET): [0-9.]+ requests' "$T/bench.txt" | sed 's/, p50.*//' | tr '\n' ' ')"
+ok "redis under load: $(grep -E '^ *(SET|GET): [0-9.]+ requests' "$T/bench.txt" | sed 's/, p50.*//' | tr '\n' ' ')nprof's own descriptors: $OWN_FDS"

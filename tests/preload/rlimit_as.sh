@@ -8,19 +8,35 @@
 # freed chunks kept mapped below a live block cost the 1 KiB phase at rate
 # 4096 up to half its memory.
 #
-# The totals are compared with glibc alone in a program that has one idle
-# thread, because nprof's own threads make any program multi-threaded, and
-# glibc then retries a failed allocation in a new 64 MiB-heap arena: that
-# alone gets about 11% less than the single-threaded program (printed too).
+# The totals are compared with the program the user runs: glibc alone,
+# single-threaded. nprof's own threads make any program multi-threaded,
+# and glibc then retries a failed allocation in a new 64 MiB-heap arena:
+# that alone gets about 11% less (the same program with one idle thread,
+# printed too). nprof's own address space at idle is about 26 MB (its
+# threads' 512 KiB stacks, the stack table, its arena, libmicrohttpd's TLS
+# libraries); measured on 2026-11-30, 256 MB limit, MB of 64 KiB / 1 KiB
+# blocks: single-threaded 221/218, one idle thread 212/194, nprof at rates
+# 1 and 64 198/194, 4096 198/171, 65536 198/192, default 195/190.
+#
+# One known gap, checked against the one-thread program instead and
+# printed: the 1 KiB phase at rate 4096, where about a fifth of the blocks
+# are sampled into nprof's range and the rest go to glibc's arenas: the
+# two together leave about 20 MB more address space unused than either
+# alone (171 MB; 180 MB even with 26 MB more limit, so not nprof's fixed
+# cost). The sampled-block range (record/heap_region.c) must learn to
+# share the last megabytes with glibc before this can be removed.
+KNOWN_GAP="4096:1k"
 source "$(dirname "$0")/../lib.sh"
 
 PROG="$BUILD/tests/programs/as_limit"
 single=$("$PROG" 256) || fail "without nprof: $single"
 echo "glibc alone, single-threaded: $single"
-base=$("$PROG" 256 thread) || fail "without nprof: $base"
-echo "glibc alone, one idle thread: $base"
-set -- $base
+thread=$("$PROG" 256 thread) || fail "without nprof: $thread"
+echo "glibc alone, one idle thread: $thread"
+set -- $single
 b_big=$2 b_huge=$4 b_64=$6 b_1=$8
+set -- $thread
+t_1=$8
 close() { # close A B: |A-B| <= 15% of B
 	python3 -c 'import sys; a,b=map(float,sys.argv[1:]); sys.exit(0 if abs(a-b) <= 0.15*b else 1)' "$1" "$2"
 }
@@ -35,6 +51,12 @@ for rate in 1 64 4096 65536 default; do
 	[ "$2" = "$b_big" ] || fail "rate $rate: malloc(100 MB) $2, glibc alone $b_big"
 	[ "$4" = "$b_huge" ] || fail "rate $rate: calloc(8 GiB) $4, glibc alone $b_huge"
 	close "$6" "$b_64" || fail "rate $rate: $6 MB in 64 KiB blocks, glibc alone $b_64 MB"
-	close "$8" "$b_1" || fail "rate $rate: $8 MB in 1 KiB blocks, glibc alone $b_1 MB"
+	if [ "$KNOWN_GAP" = "$rate:1k" ]; then
+		echo "rate $rate: $8 MB in 1 KiB blocks: known gap, $b_1 MB single-threaded," \
+			"$t_1 MB with one idle thread"
+		close "$8" "$t_1" || fail "rate $rate: $8 MB in 1 KiB blocks, one-thread program $t_1 MB"
+	else
+		close "$8" "$b_1" || fail "rate $rate: $8 MB in 1 KiB blocks, glibc alone $b_1 MB"
+	fi
 done
-ok "RLIMIT_AS 256 MB: same outcomes as glibc alone at rates 1, 64, 4096, 65536 and the default"
+ok "RLIMIT_AS 256 MB: same outcomes as single-threaded glibc alone, within 15%, at rates 1, 64, 4096, 65536 and the default (1 KiB blocks at 4096: within 15% of the one-thread program only)"

@@ -1,5 +1,5 @@
 /*
- * arena_fill.c - allocates from 8,192 distinct call stacks (a 13-level
+ * arena_fill.c - allocates from 16,384 distinct call stacks (a 14-level
  * recursion that takes one of two paths at each level) and keeps what it
  * allocates, so that at NPROF_HEAP_RATE=1 with a small NPROF_ARENA_MB
  * nprof's sample storage fills up. Prints "ready" once 300,000 blocks are
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 	const char *stop = argc > 1 ? argv[1] : "/nonexistent";
 	unsigned seed = 1;
 	for (unsigned i = 0; i < LIVE; i++)
-		live[i] = path_a(i % 8192, 13);
+		live[i] = path_a(i % 16384, 14);
 	printf("ready\n");
 	fflush(stdout);
 	while (access(stop, F_OK) != 0) {
@@ -49,7 +49,7 @@ int main(int argc, char **argv)
 			seed = seed * 1103515245u + 12345u;
 			unsigned i = (seed >> 8) % LIVE;
 			free(live[i]);
-			live[i] = path_a((seed >> 4) % 8192, 13);
+			live[i] = path_a((seed >> 4) % 16384, 14);
 		}
 		usleep(20000);
 	}

@@ -1,7 +1,10 @@
 /*
  * test_buf.c - struct nprof_buf: appends, printf growth, HTML escaping,
  * take/free, and the out-of-memory contract (failed is sticky, nothing is
- * silently truncated), the last by lowering the arena's bound.
+ * silently truncated), the last by lowering the arena's bound; and the
+ * arena's realloc of a big block (grown in place by mremap): contents
+ * kept, growth zeroed, bytes accounted, the bound honoured; a freed big
+ * block kept for reuse.
  */
 #include <errno.h>
 #include <string.h>
@@ -107,8 +110,89 @@ static void test_out_of_memory(void)
 	nprof__buf_free(&b);
 }
 
+/* Quarter-step size classes: 176 bytes (192 with the header) take a
+ * 192-byte block and 200 bytes a 224-byte one, not 256-byte ones; blocks
+ * stay 16-byte aligned. */
+static void test_size_classes(void)
+{
+	size_t used0 = nprof__arena_used();
+	void *a = nprof__arena_alloc(176), *b = nprof__arena_alloc(176);
+	CHECK(a != NULL && b != NULL);
+	CHECK(nprof__arena_used() - used0 == 2 * 192);
+	CHECK(((uintptr_t)a & 15) == 0 && ((uintptr_t)b & 15) == 0);
+	void *c = nprof__arena_alloc(200);
+	CHECK(nprof__arena_used() - used0 == 2 * 192 + 224);
+	nprof__arena_free(a);
+	nprof__arena_free(b);
+	nprof__arena_free(c);
+	CHECK(nprof__arena_used() == used0);
+}
+
+/* A freed big block is kept and handed out again zeroed; trim gives it
+ * back. */
+static void test_big_reuse(void)
+{
+	nprof__arena_trim(0);
+	CHECK(nprof__arena_cached() == 0);
+	size_t n = 1 << 20;
+	unsigned char *p = nprof__arena_alloc(n);
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	memset(p, 0xab, n);
+	nprof__arena_free(p);
+	CHECK(nprof__arena_cached() >= n);
+	unsigned char *q = nprof__arena_alloc(n - 4096);
+	CHECK(q == p);
+	int zero = 1;
+	for (size_t i = 0; q != NULL && i < n - 4096; i++)
+		zero &= q[i] == 0;
+	CHECK(zero);
+	CHECK(nprof__arena_cached() == 0);
+	nprof__arena_free(q);
+	nprof__arena_trim(0);
+	CHECK(nprof__arena_cached() == 0);
+}
+
+static void test_big_realloc(void)
+{
+	size_t used0 = nprof__arena_used();
+	size_t n = 300 * 1024;
+	unsigned char *p = nprof__arena_alloc(n);
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7);
+	size_t used1 = nprof__arena_used();
+	CHECK(used1 >= used0 + n);
+	unsigned char *q = nprof__arena_realloc(p, 5 * n);
+	CHECK(q != NULL);
+	if (q == NULL)
+		return;
+	int kept = 1, zero = 1;
+	for (size_t i = 0; i < n; i++)
+		kept &= q[i] == (unsigned char)(i * 7);
+	for (size_t i = n; i < 5 * n; i++)
+		zero &= q[i] == 0;
+	CHECK(kept);
+	CHECK(zero);
+	CHECK(nprof__arena_used() >= used1 + 4 * n && nprof__arena_used() <= used1 + 4 * n + 8192);
+	/* Past the bound the realloc fails and the block stays as it was. */
+	size_t old = nprof__arena_limit();
+	nprof__arena_set_limit(nprof__arena_used());
+	CHECK(nprof__arena_realloc(q, 20 * n) == NULL);
+	CHECK(q[n - 1] == (unsigned char)((n - 1) * 7));
+	nprof__arena_set_limit(old);
+	nprof__arena_free(q);
+	CHECK(nprof__arena_used() == used0);
+}
+
 int main(void)
 {
+	test_size_classes();
+	test_big_reuse();
+	test_big_realloc();
 	test_append();
 	test_printf_growth();
 	test_html();
