@@ -7,12 +7,20 @@
  * stored once and records keep a 32-bit id. Ids start at 1; 0 means "no
  * stack" (capture failed, or the table was full and the stack dropped).
  *
- * Structure: an open-addressing table of ids keyed by the stack's hash
- * (a MAP_NORESERVE mapping, so untouched slots cost no memory), and a
- * directory of records indexed by id. A record never changes once
+ * Structure: an open-addressing table of ids keyed by the stack's hash,
+ * and a directory of records indexed by id. A record never changes once
  * published, so readers (profile builders) take no lock: they read ids up
  * to nprof__stack_count(). Insertion takes `intern_lock`, a mutex that is
  * never taken from a signal handler; fork holds it across the fork.
+ *
+ * The table is sized to use: it starts at 4,096 slots (16 KiB) and doubles,
+ * rehashed under the lock, whenever it would pass 2/3 full, up to 2M slots.
+ * A fixed 2M-slot table cost 8 MiB of RSS once a few thousand stacks had
+ * touched its pages, and 8 MiB of the program's address space (RLIMIT_AS)
+ * from the first sample. A lookup without the lock may still be reading an
+ * older table: a hit there is right (records never change), and a miss
+ * goes on to the locked path, which reads the current one. So old tables
+ * are never unmapped; together they are smaller than the current one.
  */
 #include "arena.h"
 #include "stacks.h"
@@ -22,9 +30,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define TABLE_BITS 21                      /* 2M slots: ~1.4M stacks at 2/3 load */
-#define TABLE_SLOTS (1u << TABLE_BITS)
-#define MAX_STACKS (TABLE_SLOTS / 3 * 2)
+#define FIRST_BITS 12                      /* 4,096 slots, 16 KiB */
+#define MAX_BITS 21                        /* 2M slots: ~1.4M stacks at 2/3 load */
+#define MAX_STACKS ((1u << MAX_BITS) / 3 * 2)
 #define DIR_CHUNK 65536                    /* records per directory chunk */
 
 struct stack_rec {
@@ -34,7 +42,12 @@ struct stack_rec {
 };
 
 static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic uint32_t *table;            /* slot -> id */
+struct table {
+	unsigned bits;
+	_Atomic uint32_t slot[];                /* slot -> id, 0 empty */
+};
+
+static struct table *_Atomic table;
 static struct stack_rec **dir[MAX_STACKS / DIR_CHUNK + 1];
 static atomic_uint nstacks;
 static atomic_long dropped;
@@ -61,17 +74,44 @@ static int same(const struct stack_rec *r, uint64_t h, const uintptr_t *pcs, int
 	return r->hash == h && r->n == (uint32_t)n && memcmp(r->pcs, pcs, sizeof *pcs * (size_t)n) == 0;
 }
 
-/* Maps the table on first use; intern_lock held. */
-static int ensure_table(void)
+static size_t slot_of(uint64_t h, unsigned bits)
 {
-	if (table != NULL)
-		return 0;
-	void *p = mmap(NULL, sizeof(uint32_t) * TABLE_SLOTS, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return (size_t)(h >> (64 - bits));
+}
+
+/* Where id's hash lands in t: the first empty slot from its home. */
+static void place(struct table *t, uint32_t id)
+{
+	size_t mask = ((size_t)1 << t->bits) - 1;
+	size_t i = slot_of(rec_of(id)->hash, t->bits);
+	while (atomic_load_explicit(&t->slot[i], memory_order_relaxed) != 0)
+		i = (i + 1) & mask;
+	atomic_store_explicit(&t->slot[i], id, memory_order_relaxed);
+}
+
+/* A table that holds `count + 1` stacks under 2/3 load: the current one,
+ * or a new one twice as large (rehashed, then published). intern_lock held.
+ * NULL when it cannot be mapped (the program's RLIMIT_AS) - the stack is
+ * then dropped, counted, and the old table stays in use. */
+static struct table *table_for(uint32_t count)
+{
+	struct table *t = atomic_load_explicit(&table, memory_order_relaxed);
+	if (t != NULL && (uint64_t)(count + 1) * 3 <= ((uint64_t)2 << t->bits))
+		return t;
+	unsigned bits = t == NULL ? FIRST_BITS : t->bits + 1;
+	if (bits > MAX_BITS)
+		return NULL;
+	void *p = mmap(NULL, sizeof(struct table) + sizeof(uint32_t) * ((size_t)1 << bits),
+		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
-		return -1;
-	table = p;
-	return 0;
+		return NULL;
+	struct table *nt = p;
+	nt->bits = bits;
+	for (uint32_t id = 1; id <= count; id++)
+		place(nt, id);
+	/* Release: a reader that sees the new table sees its slots. */
+	atomic_store_explicit(&table, nt, memory_order_release);
+	return nt;
 }
 
 uint32_t nprof__stack_intern(const uintptr_t *pcs, int n)
@@ -81,12 +121,13 @@ uint32_t nprof__stack_intern(const uintptr_t *pcs, int n)
 	if (n > NPROF_MAX_FRAMES)
 		n = NPROF_MAX_FRAMES;
 	uint64_t h = hash_pcs(pcs, n);
-	size_t slot = (size_t)(h >> (64 - TABLE_BITS));
 
 	/* Lock-free lookup of a stack seen before: the common case. */
-	if (table != NULL) {
-		for (size_t i = slot;; i = (i + 1) & (TABLE_SLOTS - 1)) {
-			uint32_t id = atomic_load_explicit(&table[i], memory_order_acquire);
+	struct table *t = atomic_load_explicit(&table, memory_order_acquire);
+	if (t != NULL) {
+		size_t mask = ((size_t)1 << t->bits) - 1;
+		for (size_t i = slot_of(h, t->bits);; i = (i + 1) & mask) {
+			uint32_t id = atomic_load_explicit(&t->slot[i], memory_order_acquire);
 			if (id == 0)
 				break;
 			if (same(rec_of(id), h, pcs, n))
@@ -96,20 +137,21 @@ uint32_t nprof__stack_intern(const uintptr_t *pcs, int n)
 
 	uint32_t id = 0;
 	pthread_mutex_lock(&intern_lock);
-	if (ensure_table() < 0)
-		goto out;
-	size_t i = slot;
-	for (;; i = (i + 1) & (TABLE_SLOTS - 1)) {
-		uint32_t cur = atomic_load_explicit(&table[i], memory_order_relaxed);
-		if (cur == 0)
-			break;
-		if (same(rec_of(cur), h, pcs, n)) {
-			id = cur;
-			goto out;
+	t = atomic_load_explicit(&table, memory_order_relaxed);
+	if (t != NULL) {
+		size_t mask = ((size_t)1 << t->bits) - 1;
+		for (size_t i = slot_of(h, t->bits);; i = (i + 1) & mask) {
+			uint32_t cur = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+			if (cur == 0)
+				break;
+			if (same(rec_of(cur), h, pcs, n)) {
+				id = cur;
+				goto out;
+			}
 		}
 	}
 	uint32_t count = atomic_load_explicit(&nstacks, memory_order_relaxed);
-	if (count >= MAX_STACKS)
+	if (count >= MAX_STACKS || (t = table_for(count)) == NULL)
 		goto out;
 	struct stack_rec ***chunk = &dir[count / DIR_CHUNK];
 	if (*chunk == NULL && (*chunk = nprof__arena_alloc(sizeof(**chunk) * DIR_CHUNK)) == NULL)
@@ -123,7 +165,11 @@ uint32_t nprof__stack_intern(const uintptr_t *pcs, int n)
 	(*chunk)[count % DIR_CHUNK] = r;
 	id = count + 1;
 	atomic_store_explicit(&nstacks, id, memory_order_release);
-	atomic_store_explicit(&table[i], id, memory_order_release);
+	size_t mask = ((size_t)1 << t->bits) - 1;
+	size_t i = slot_of(h, t->bits);
+	while (atomic_load_explicit(&t->slot[i], memory_order_relaxed) != 0)
+		i = (i + 1) & mask;
+	atomic_store_explicit(&t->slot[i], id, memory_order_release);
 out:
 	pthread_mutex_unlock(&intern_lock);
 	if (id == 0)
