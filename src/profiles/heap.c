@@ -227,32 +227,6 @@ static void heap_each(nprof_counts_fn fn, void *ctx)
 	}
 }
 
-struct rows_ctx {
-	struct nprof_counts_row *rows;
-	size_t len, cap;
-	int failed;
-};
-
-static void add_row(void *arg, uint32_t id, const int64_t v[4])
-{
-	struct rows_ctx *c = arg;
-	if (c->failed)
-		return;
-	if (c->len == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 64;
-		struct nprof_counts_row *g = nprof__arena_realloc(c->rows, sizeof *g * ncap);
-		if (g == NULL) {
-			c->failed = 1;
-			return;
-		}
-		c->rows = g;
-		c->cap = ncap;
-	}
-	struct nprof_counts_row *r = &c->rows[c->len++];
-	r->id = id;
-	memcpy(r->v, v, sizeof r->v);
-}
-
 void nprof__heap_note_drop(void)
 {
 	atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
@@ -316,16 +290,7 @@ void nprof__heap_postfork(int child)
 /* Every stack with an allocation, in id order; arena memory. */
 static struct nprof_counts_row *snapshot(size_t *nrows)
 {
-	struct rows_ctx c = {0};
-	heap_each(add_row, &c);
-	if (c.failed || c.rows == NULL) {
-		nprof__arena_free(c.rows);
-		*nrows = 0;
-		/* An empty table is not a failure: a zero-length block. */
-		return c.failed ? NULL : nprof__arena_alloc(sizeof *c.rows);
-	}
-	*nrows = c.len;
-	return c.rows;
+	return nprof__stackcounts_rows_of(heap_each, nrows);
 }
 
 /* `now` minus `base` for the cumulative (alloc) values; rows of `now`

@@ -85,16 +85,29 @@ static void add_row(void *arg, uint32_t id, const int64_t v[4])
 		r->v[i] = v[i];
 }
 
+static struct nprof_counts_row *rows_done(struct rows_ctx *c, size_t *nrows)
+{
+	if (c->failed || c->rows == NULL) {
+		nprof__arena_free(c->rows);
+		*nrows = 0;
+		/* An empty table is not a failure: hand back a zero-length block. */
+		return c->failed ? NULL : nprof__arena_alloc(sizeof *c->rows);
+	}
+	*nrows = c->len;
+	return c->rows;
+}
+
 struct nprof_counts_row *nprof__stackcounts_rows(struct nprof_stackcounts *t, size_t *nrows)
 {
 	struct rows_ctx c = {0};
 	nprof__stackcounts_each(t, add_row, &c);
-	if (c.failed || c.rows == NULL) {
-		nprof__arena_free(c.rows);
-		*nrows = 0;
-		/* An empty table is not a failure: hand back a zero-length block. */
-		return c.failed ? NULL : nprof__arena_alloc(sizeof *c.rows);
-	}
-	*nrows = c.len;
-	return c.rows;
+	return rows_done(&c, nrows);
+}
+
+struct nprof_counts_row *nprof__stackcounts_rows_of(void (*each)(nprof_counts_fn fn, void *ctx),
+						   size_t *nrows)
+{
+	struct rows_ctx c = {0};
+	each(add_row, &c);
+	return rows_done(&c, nrows);
 }

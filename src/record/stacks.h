@@ -122,4 +122,9 @@ void nprof__stackcounts_each(struct nprof_stackcounts *t, nprof_counts_fn fn, vo
  * NULL only when the arena is full. */
 struct nprof_counts_row *nprof__stackcounts_rows(struct nprof_stackcounts *t, size_t *n);
 
+/* Rows of whatever `each` visits (a table of per-thread shards summed, for
+ * the heap profile), built as nprof__stackcounts_rows builds them. */
+struct nprof_counts_row *nprof__stackcounts_rows_of(void (*each)(nprof_counts_fn fn, void *ctx),
+						   size_t *n);
+
 #endif /* NPROF_STACKS_H */

@@ -305,6 +305,8 @@ struct look_job {
 /* Reads /proc/self/task/TID/NAME (taskfd: /proc/self/task) into buf,
  * NUL-terminated; the length or -1. */
 ssize_t nprof__threads_read_file(int taskfd, pid_t tid, const char *name, char *buf, size_t cap);
+/* The same for `path` under the directory descriptor dirfd. */
+ssize_t nprof__threads_read_at(int dirfd, const char *path, char *buf, size_t cap);
 /* Parses a syscall file; 0 or -1. */
 int nprof__threads_parse_syscall(const char *s, struct ksys *k);
 /* Looks at one thread (its registry wait state, then stat and syscall). */

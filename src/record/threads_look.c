@@ -56,7 +56,12 @@ ssize_t nprof__threads_read_file(int taskfd, pid_t tid, const char *name, char *
 {
 	char path[48];
 	snprintf(path, sizeof path, "%d/%s", (int)tid, name);
-	int fd = openat(taskfd, path, O_RDONLY | O_CLOEXEC);
+	return nprof__threads_read_at(taskfd, path, buf, cap);
+}
+
+ssize_t nprof__threads_read_at(int dirfd, const char *path, char *buf, size_t cap)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	ssize_t n;

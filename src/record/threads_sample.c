@@ -140,27 +140,11 @@ static int ensure_installed(void)
 	return 0;
 }
 
-static ssize_t read_file(int tdir, const char *name, char *buf, size_t cap)
-{
-	int fd = openat(tdir, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n;
-	do
-		n = read(fd, buf, cap - 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
 /* 1 when the thread blocks `sig` (SigBlk in status), or on any doubt. */
 static int blocks_sig(int tdir, int sig)
 {
 	char buf[2048];
-	if (read_file(tdir, "status", buf, sizeof buf) < 0)
+	if (nprof__threads_read_at(tdir, "status", buf, sizeof buf) < 0)
 		return 1;
 	const char *p = strstr(buf, "\nSigBlk:");
 	if (p == NULL)
@@ -173,12 +157,12 @@ static int blocks_sig(int tdir, int sig)
 static int runnable_in_user_mode(int tdir)
 {
 	char buf[512];
-	if (read_file(tdir, "stat", buf, sizeof buf) < 0)
+	if (nprof__threads_read_at(tdir, "stat", buf, sizeof buf) < 0)
 		return 0;
 	const char *rp = strrchr(buf, ')');
 	if (rp == NULL || rp[1] != ' ' || rp[2] != 'R')
 		return 0;
-	if (read_file(tdir, "syscall", buf, sizeof buf) < 0)
+	if (nprof__threads_read_at(tdir, "syscall", buf, sizeof buf) < 0)
 		return 0;
 	return strncmp(buf, "running", 7) == 0;
 }
