@@ -14,7 +14,7 @@
  *     one test case, as goleak's VerifyNone.
  *
  * A mark says what "created since" means: the heap generation
- * (heap_region.c stamps every block), the descriptors open then (number,
+ * (heap_region_slab.c stamps every block), the descriptors open then (number,
  * birth time, stack: a number closed and reused later is new) and the
  * threads alive then (tids). The whole-process mark counts everything but
  * descriptors of unknown origin (inherited, or opened before nprof).

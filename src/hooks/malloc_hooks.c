@@ -8,7 +8,7 @@
  * in initial-exec TLS. An allocation of n bytes smaller than the countdown
  * subtracts n and calls the real function: one TLS load, a compare, a
  * store. free() tests whether the pointer lies in the sampled range
- * (heap_region.c) and in the bootstrap pool: two compares, then the real
+ * (heap_region_run.c) and in the bootstrap pool: two compares, then the real
  * free. No lock, no hash probe, no errno traffic.
  *
  * Slow path (countdown crossed, about once per NPROF_HEAP_RATE bytes):

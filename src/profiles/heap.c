@@ -8,7 +8,7 @@
  * dense (stacks.c), so buckets live in an array indexed by id, allocated
  * from the arena in chunks of 4096 as ids appear. Which bucket a live
  * block belongs to, and its size, are kept beside the block by
- * heap_region.c; the block itself is served from nprof's sampled range
+ * heap_region_slab.c; the block itself is served from nprof's sampled range
  * (malloc_hooks.c decides which allocations are sampled).
  *
  * Locking: no lock. The counters are sharded: a thread that owns one of

@@ -1,5 +1,6 @@
 /*
- * heap_region.h - the sampled-block allocator (heap_region.c): nprof's
+ * heap_region.h - the sampled-block allocator (heap_region_slab.c and
+ * heap_region_run.c, see heap_region_int.h): nprof's
  * own address range, from which every sampled allocation is served, so
  * that free() recognises a sampled pointer with one compare. Used by the
  * malloc family's overrides (hooks/malloc_hooks.c), the heap profile
@@ -43,9 +44,9 @@ static inline int nprof__region_owns(const void *p)
 }
 
 /*
- * Reserves the range (PROT_NONE, no memory committed) and its side tables.
- * 0, or -ENOMEM when no range could be reserved (heap profiling then stays
- * off). Idempotent.
+ * Chooses the range (found free, nothing left mapped: units are mapped as
+ * they are used) and sets up its side tables. 0, or -ENOMEM when no range
+ * could be found (heap profiling then stays off). Idempotent.
  */
 int nprof__region_init(void);
 
@@ -71,7 +72,7 @@ int nprof__region_free(void *p, uint32_t *stack, size_t *size);
 /* Slabs are kept apart per arena (0..NARENA-1; the locked path uses 0). */
 #define NPROF_REGION_NARENA 4
 
-/* What a unit of a slab tells a lock-free lookup (heap_region.c). */
+/* What a unit of a slab tells a lock-free lookup (heap_region_slab.c). */
 struct nprof_region_unit {
 	uintptr_t base;         /* first byte of the slab over this unit; 0: none */
 	uint64_t *meta;         /* the slab's per-slot words */

@@ -4,7 +4,7 @@
  * shared cache line per allocation:
  *
  *   - slot caches: per size class, a small stack of free slots of the
- *     sampled range (heap_region.c), as glibc's tcache. A sampled small
+ *     sampled range (heap_region_slab.c), as glibc's tcache. A sampled small
  *     allocation pops one and writes its record (one word in the slab's
  *     side table); a sampled free clears the record and pushes the slot.
  *     Only an empty cache (refill: half a cache) or a full one (flush:
@@ -37,7 +37,7 @@
  * leaked (bounded: a cache each) and the structs reused.
  *
  * Locking: the list is lock-free (a CAS to push, a CAS on owner to claim);
- * refill and flush take region_lock inside heap_region.c. Everything here
+ * refill and flush take region_lock inside heap_region_slab.c. Everything here
  * runs on the hooks' sampled paths with the hook guard raised; nothing is
  * async-signal-safe (neither is malloc).
  */

@@ -4,7 +4,7 @@
  * LeakSanitizer finds leaks.
  *
  * With NPROF_HEAP_RATE=1 every allocation of the program is served from
- * nprof's sampled range (heap_region.c), so the range's live blocks are
+ * nprof's sampled range (heap_region_slab.c), so the range's live blocks are
  * all the program's blocks. A conservative scan then looks for words that
  * point into a live block (anywhere inside it: interior pointers count),
  * starting from the roots:

@@ -23,7 +23,7 @@
 # are sampled into nprof's range and the rest go to glibc's arenas: the
 # two together leave about 20 MB more address space unused than either
 # alone (171 MB; 180 MB even with 26 MB more limit, so not nprof's fixed
-# cost). The sampled-block range (record/heap_region.c) must learn to
+# cost). The sampled-block range (record/heap_region_run.c) must learn to
 # share the last megabytes with glibc before this can be removed.
 KNOWN_GAP="4096:1k"
 source "$(dirname "$0")/../lib.sh"

@@ -1,5 +1,5 @@
 /*
- * test_reach.c - the sampled range's block listing (heap_region.c) and the
+ * test_reach.c - the sampled range's block listing (heap_region_slab.c) and the
  * conservative scan (reach.c), driven through their internal API: blocks
  * listed in address order with their sizes, stacks and generations; a
  * block referenced from a global, from the stack, from inside another block
