@@ -36,14 +36,18 @@ grep -q "hold_and_release+0x[0-9a-f]*	.*contention_mutex.c:$line\$" "$T/mutex.tx
 pprof -top "$T/mutex.txt" >/dev/null || fail "pprof cannot read debug=1: $(cat "$T/pprof.err")"
 ok "debug=1 is Go's mutex text and pprof reads it"
 
-# The fraction scales: 1 in 4 sampled, values x4, still about 1 s.
+# The fraction scales: 1 in 4 sampled, values x4, still about 1 s. The
+# bound is wider than above: on a loaded machine a few contentions carry
+# most of the delay (a holder preempted for tens of ms), so a random
+# quarter of them estimates the total with a wide spread (+47% was seen).
+# Unscaled (-75%) or scaled twice (+300%) values are still caught.
 NPROF_MUTEX_FRACTION=4 start_under_nprof "$T/out4" -- "$prog"
 await 30 grep -q '^ready' "$T/out4" || fail "not ready (fraction 4)"
 ucurl "$PID" /debug/pprof/mutex -o "$T/m4.pb" || fail "fetch (fraction 4)"
 pprof -top -lines -sample_index=delay -unit=ns "$T/m4.pb" >"$T/top4" || fail "$(cat "$T/pprof.err")"
 got4=$(awk -v at="contention_mutex.c:$line" '$0 ~ at {sub(/ns$/, "", $1); print $1; exit}' "$T/top4")
 m4=$(awk '/^measured_ns/ {print $2}' "$T/out4")
-python3 -c "import sys; sys.exit(0 if abs(${got4:-0} - $m4) <= 0.4 * $m4 else 1)" ||
+python3 -c "import sys; sys.exit(0 if abs(${got4:-0} - $m4) <= 0.6 * $m4 else 1)" ||
 	fail "fraction 4: ${got4:-no} ns at the unlock site, the program measured $m4 ns"
 ok "fraction 4: $got4 ns, un-sampled (measured $m4 ns)"
 
