@@ -74,9 +74,10 @@ for hdr, rows in tables(heap_text):
         key = r[0].lower()
         heap[key] = {k: (num(r[i]) if i is not None and i < len(r) else None)
                      for k, i in cols.items()}
-for line in heap_text.splitlines():
-    if re.search(r"instruction", line, re.I) and not line.startswith("|"):
-        heap_notes.append(line.strip())
+# The instruction-count note is a paragraph that may wrap over lines.
+for para in re.split(r"\n\s*\n", heap_text):
+    if re.search(r"instruction", para, re.I) and not para.lstrip().startswith("|"):
+        heap_notes.append(" ".join(para.split()))
 
 
 def hrow(workload):
