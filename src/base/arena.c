@@ -61,6 +61,28 @@ struct free_block {
 };
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * arena_lock is taken with the hook guard set. In a program linked with
+ * nprof, and in one that preloads it, nprof's own pthread_mutex_lock is
+ * the override: a contended arena_lock would otherwise be recorded in the
+ * block and mutex profiles, and recording interns a stack, which takes
+ * arena_lock again on the same thread - a self-deadlock (seen when a
+ * thread's exit freed its start block while the snapshot thread trimmed).
+ */
+static int lock_arena(void)
+{
+	int guard = nprof__guard;
+	nprof__guard = 1;
+	pthread_mutex_lock(&arena_lock);
+	return guard;
+}
+
+static void unlock_arena(int guard)
+{
+	pthread_mutex_unlock(&arena_lock);
+	nprof__guard = guard;
+}
 static struct free_block *free_lists[NCLASSES];
 static char *slab_cur, *slab_end;
 static atomic_size_t arena_used;
@@ -137,7 +159,7 @@ void nprof__arena_trim(int64_t idle_ns)
 	size_t glen[MCACHE_SLOTS];
 	int n = 0;
 	int64_t now = nprof__mono_ns();
-	pthread_mutex_lock(&arena_lock);
+	int guard = lock_arena();
 	for (int i = 0; i < MCACHE_SLOTS; i++)
 		if (mcache[i].p != NULL && now - mcache[i].put_ns >= idle_ns) {
 			gone[n] = mcache[i].p;
@@ -145,16 +167,16 @@ void nprof__arena_trim(int64_t idle_ns)
 			mcache_bytes -= mcache[i].len;
 			mcache[i].p = NULL;
 		}
-	pthread_mutex_unlock(&arena_lock);
+	unlock_arena(guard);
 	for (int i = 0; i < n; i++)
 		munmap(gone[i], glen[i]);
 }
 
 size_t nprof__arena_cached(void)
 {
-	pthread_mutex_lock(&arena_lock);
+	int guard = lock_arena();
 	size_t b = mcache_bytes;
-	pthread_mutex_unlock(&arena_lock);
+	unlock_arena(guard);
 	return b;
 }
 
@@ -162,9 +184,9 @@ size_t nprof__arena_cached(void)
  * fresh one; its length in *got. */
 static void *big_map(size_t maplen, size_t *got)
 {
-	pthread_mutex_lock(&arena_lock);
+	int guard = lock_arena();
 	void *p = mcache_take(maplen, got);
-	pthread_mutex_unlock(&arena_lock);
+	unlock_arena(guard);
 	if (p != NULL) {
 		memset(p, 0, *got);
 		return p;
@@ -176,9 +198,9 @@ static void *big_map(size_t maplen, size_t *got)
 /* Unmaps a big block, or keeps it for reuse. */
 static void big_unmap(void *p, size_t len)
 {
-	pthread_mutex_lock(&arena_lock);
+	int guard = lock_arena();
 	int kept = mcache_put(p, len);
-	pthread_mutex_unlock(&arena_lock);
+	unlock_arena(guard);
 	if (!kept)
 		munmap(p, len);
 }
@@ -241,13 +263,13 @@ static int alloc_block(size_t size, void **out)
 		size_t sz = class_sz[cls];
 		if (atomic_load_explicit(used, memory_order_relaxed) + sz > bound)
 			return -ENOMEM;
-		pthread_mutex_lock(&arena_lock);
+		int guard = lock_arena();
 		struct hdr *h = (struct hdr *)free_lists[cls];
 		if (h != NULL)
 			free_lists[cls] = ((struct free_block *)h)->next;
 		else
 			h = carve(cls);
-		pthread_mutex_unlock(&arena_lock);
+		unlock_arena(guard);
 		if (h == NULL)
 			return -ENOMEM;
 		memset(h, 0, sz);
@@ -309,10 +331,10 @@ void nprof__arena_free(void *p)
 		atomic_fetch_sub_explicit(used, len, memory_order_relaxed);
 	} else {
 		int cls = h->cls;
-		pthread_mutex_lock(&arena_lock);
+		int guard = lock_arena();
 		((struct free_block *)h)->next = free_lists[cls];
 		free_lists[cls] = (struct free_block *)h;
-		pthread_mutex_unlock(&arena_lock);
+		unlock_arena(guard);
 		atomic_fetch_sub_explicit(used, (size_t)class_sz[cls],
 					  memory_order_relaxed);
 	}
@@ -348,9 +370,9 @@ void *nprof__arena_realloc(void *p, size_t size)
 		size_t got = 0;
 		struct hdr *c = NULL;
 		if (oldlen <= ((size_t)4 << 20)) {
-			pthread_mutex_lock(&arena_lock);
+			int guard = lock_arena();
 			c = mcache_take(maplen, &got);
-			pthread_mutex_unlock(&arena_lock);
+			unlock_arena(guard);
 		}
 		if (c != NULL) {
 			memcpy(c, h, oldlen);

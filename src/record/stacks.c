@@ -23,6 +23,7 @@
  * are never unmapped; together they are smaller than the current one.
  */
 #include "arena.h"
+#include "base.h"
 #include "stacks.h"
 
 #include <pthread.h>
@@ -136,6 +137,10 @@ uint32_t nprof__stack_intern(const uintptr_t *pcs, int n)
 	}
 
 	uint32_t id = 0;
+	/* The hook guard is set while intern_lock is held: nprof's own mutex
+	 * override must not record a wait on it (recording interns a stack). */
+	int guard = nprof__guard;
+	nprof__guard = 1;
 	pthread_mutex_lock(&intern_lock);
 	t = atomic_load_explicit(&table, memory_order_relaxed);
 	if (t != NULL) {
@@ -172,6 +177,7 @@ uint32_t nprof__stack_intern(const uintptr_t *pcs, int n)
 	atomic_store_explicit(&t->slot[i], id, memory_order_release);
 out:
 	pthread_mutex_unlock(&intern_lock);
+	nprof__guard = guard;
 	if (id == 0)
 		atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
 	return id;
