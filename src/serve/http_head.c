@@ -145,7 +145,7 @@ int nprof__head_check(const char *buf, size_t n, int full, struct nprof_head *h)
 	const unsigned char *p = (const unsigned char *)buf;
 	const unsigned char *end = NULL, *line, *eol;
 	size_t i, hosts = 0, lengths = 0, encodings = 0, headers = 0;
-	int chunked = 0;
+	int chunked = 0, expect = 0;
 	unsigned long long clen = 0;
 
 	memset(h, 0, sizeof(*h));
@@ -241,8 +241,15 @@ int nprof__head_check(const char *buf, size_t n, int full, struct nprof_head *h)
 			if (!((size_t)(ve - v) == 12 &&
 			      strncasecmp((const char *)v, "100-continue", 12) == 0))
 				return fail(h, 417, "nprof: unsupported Expect header");
+			expect = 1;
 		}
 	}
+	/* A 100-continue expectation belongs to a request with a body (RFC
+	 * 9110 10.1.1). Without one, libmicrohttpd answers "100 Continue",
+	 * takes any bytes after the head for the body it was promised and
+	 * closes without a final answer: refused here instead. */
+	if (expect && clen == 0 && !chunked)
+		return fail(h, 417, "nprof: Expect: 100-continue on a request without a body");
 	if (lengths && encodings)
 		return fail(h, 400, "nprof: ambiguous body length (Content-Length with "
 				    "Transfer-Encoding)");
