@@ -32,7 +32,8 @@ enum {
 struct nprof_thread_info {
 	pid_t tid;
 	char name[16];             /* /proc comm */
-	char state;                /* kernel state letter: R S D T Z ... */
+	char state;                /* kernel state letter: R S D T Z ...; '?' not read
+	                            * (in an interposed wait: the registry says why) */
 	int is_main;
 	int known_creator;
 	int wait_kind;             /* NPROF_WAITK_* */

@@ -257,7 +257,8 @@ int nprof__threads_sample_running(int tdir, pid_t tid, uintptr_t *pcs, int max);
 /* threads_look.c: reading every thread's /proc files, for threads_collect.c */
 /* ------------------------------------------------------------------ */
 
-/* A thread's stat file: name, state, start time. */
+/* A thread's stat file: name, state, start time (for a thread in an
+ * interposed wait, only the name, from its comm file; state '?'). */
 struct kstat {
 	char name[16];
 	char state;

