@@ -106,6 +106,9 @@ void nprof__thread_unmark_internal(void *unused);
 void nprof__block_signals(void *old_sigset);
 /* Non-zero when `tid` is one of nprof's own threads. Signal-safe. */
 int nprof__thread_is_internal(pid_t tid);
+/* The tids of nprof's own threads that are still alive (tgkill signal 0),
+ * in slot order, into out[max]; how many. */
+int nprof__thread_internal_live(pid_t *out, int max);
 /* The real sigaction, bypassing nprof's override. */
 int nprof__real_sigaction(int sig, const void *act, void *old);
 

@@ -105,6 +105,19 @@ int nprof__thread_is_internal(pid_t tid)
 	return 0;
 }
 
+int nprof__thread_internal_live(pid_t *out, int max)
+{
+	int n = 0, saved = errno;
+	pid_t pid = getpid();
+	for (int i = 0; i < MAX_INTERNAL && n < max; i++) {
+		int tid = atomic_load_explicit(&internal_tids[i], memory_order_relaxed);
+		if (tid != 0 && syscall(SYS_tgkill, pid, tid, 0) == 0)
+			out[n++] = (pid_t)tid;
+	}
+	errno = saved;
+	return n;
+}
+
 void nprof__thread_unmark_internal(void *unused)
 {
 	(void)unused;
