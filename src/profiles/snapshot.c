@@ -275,7 +275,10 @@ struct nprof_snap *nprof__snap_take(void)
 	int listed = 0;
 
 	struct nprof_thread_set ts;
-	if (nprof__threads_collect(&ts, NPROF_COLLECT_STACKS) == 0) {
+	/* No names: a series is (stack, wait reason, creator), and a thread
+	 * parked in an interposed wait then costs no system call at all (a
+	 * snapshot of 10,000 parked threads read 10,000 files every second). */
+	if (nprof__threads_collect(&ts, NPROF_COLLECT_STACKS | NPROF_COLLECT_NO_NAMES) == 0) {
 		for (size_t i = 0; i < ts.n; i++) {
 			const struct nprof_thread_info *ti = &ts.t[i];
 			/* A thread nprof saw begin its wait less than STUCK_NS

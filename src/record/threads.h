@@ -73,6 +73,11 @@ struct nprof_thread_set {
  */
 #define NPROF_COLLECT_STACKS 1
 #define NPROF_COLLECT_SAMPLE 2
+/* The caller does not show thread names (the leak detector's snapshots):
+ * a thread waiting in an interposed primitive is then not read from /proc
+ * at all (the registry proves it alive and says why and since when it
+ * waits); its name is left empty. */
+#define NPROF_COLLECT_NO_NAMES 4
 int nprof__threads_collect(struct nprof_thread_set *s, int what);
 void nprof__threads_set_free(struct nprof_thread_set *s);
 

@@ -470,7 +470,7 @@ again:;
 	int64_t deadline = t0 + DUMP_DEADLINE_NS;
 	struct look_job job = {
 		.tids = tids, .n = (size_t)ntids, .out = looks, .taskfd = taskfd, .me = me,
-		.regs = regs, .nregs = nregs,
+		.regs = regs, .nregs = nregs, .no_names = (what & NPROF_COLLECT_NO_NAMES) != 0,
 	};
 	pthread_t helpers[LOOK_HELPERS_MAX];
 	int nhelpers = nprof__threads_look_start(&job, helpers, sample);

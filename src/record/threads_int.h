@@ -298,6 +298,7 @@ struct look_job {
 	pid_t me;
 	const struct nprof_regcopy *regs;
 	size_t nregs;
+	int no_names;                   /* NPROF_COLLECT_NO_NAMES */
 	size_t nchunks;
 	_Atomic unsigned char *chunk;   /* per chunk: 0 free, 1 claimed, 2 done */
 	atomic_long back;               /* helpers claim chunk back - 1, downwards */

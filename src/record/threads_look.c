@@ -208,6 +208,17 @@ void nprof__threads_look_at(const struct look_job *j, pid_t tid, struct look *l)
 	 * the same function and about 15% faster (no scheduler statistics
 	 * and memory counters to gather; 10,000 threads: 75 against 89 ms). */
 	if (l->reason != NPROF_WAIT_NONE && wsp != 0 && wpc != 0 && tid != j->me) {
+		l->kst.state = '?';
+		l->have_sys = 1;
+		l->from_reg = 1;
+		l->ks.sp = wsp;
+		l->ks.pc = wpc;
+		l->what = LOOK_OK;
+		/* Without names nothing needs the kernel: the entry still
+		 * carries this tid, so the thread has not exited (its key
+		 * destructor clears the tid, threads.c). */
+		if (j->no_names)
+			return;
 		ssize_t n = nprof__threads_read_file(j->taskfd, tid, "comm", buf, sizeof buf);
 		if (n <= 0) {
 			l->what = LOOK_GONE;
@@ -218,12 +229,6 @@ void nprof__threads_look_at(const struct look_job *j, pid_t tid, struct look *l)
 			n = sizeof l->kst.name - 1;
 		memcpy(l->kst.name, buf, (size_t)n);
 		l->kst.name[n] = '\0';
-		l->kst.state = '?';
-		l->have_sys = 1;
-		l->from_reg = 1;
-		l->ks.sp = wsp;
-		l->ks.pc = wpc;
-		l->what = LOOK_OK;
 		return;
 	}
 	if (nprof__threads_read_file(j->taskfd, tid, "stat", buf, sizeof buf) < 0 ||
