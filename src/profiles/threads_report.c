@@ -1,19 +1,17 @@
 /*
  * threads_report.c - what the thread profiles look like: the
  * /debug/pprof/goroutine handler (debug=0 proto, debug=1 Go's grouped
- * text, debug=2 one block per thread), /debug/pprof/threadcreate, and the
- * NPROF_DUMP_SIGNAL dump to stderr. The data comes from
+ * text, debug=2 one block per thread, which the NPROF_DUMP_SIGNAL dump of
+ * threads_signal.c also writes) and /debug/pprof/threadcreate. The data comes from
  * nprof__threads_collect (threads_collect.c) and the registry
  * (threads.c); formats and notations are in docs/internals/threads.md.
  *
  * Symbolization: each request opens one symbolizer session and caches
  * addresses (struct symc), since ten thousand threads share a few dozen.
  *
- * Signals: the only code here that runs in a signal handler is
- * dump_signal_handler, which writes one byte to a pipe (async-signal-safe)
- * and returns; a dedicated nprof thread (all signals blocked) does the
- * dump. Locking: none of its own; handlers run on HTTP threads, several at
- * once (collections serialize inside threads_collect.c).
+ * Signals: nothing here runs in a signal handler. Locking: none of its
+ * own; handlers run on HTTP threads, several at once (collections
+ * serialize inside threads_collect.c).
  */
 #include "arena.h"
 #include "base.h"
@@ -304,22 +302,91 @@ static void put_text(struct nprof_buf *b, struct txtc *t, struct symc *c, int ki
 	nprof__buf_append(b, t->text.data + e->off, e->len);
 }
 
+/*
+ * The bracketed wait of a thread ("pthread_cond_wait, 3 seconds"), which
+ * depends only on the wait's text, kind and whole seconds: remembered from
+ * the thread before, since thousands of threads parked alike in one dump
+ * share it (two snprintf calls each were a third of the text's time).
+ */
+struct wait_memo {
+	char wait[48];        /* the text fmt_wait used; "" none yet */
+	int kind;
+	int64_t secs;
+	char out[96];
+	size_t len;
+};
+
+static const char *memo_wait(struct wait_memo *m, const struct nprof_thread_info *ti, size_t *len)
+{
+	const char *w = ti->wait != NULL && ti->wait[0] != '\0' ? ti->wait : "unknown";
+	int64_t secs = ti->wait_kind == NPROF_WAITK_EXACT || ti->wait_kind == NPROF_WAITK_SEEN_SINCE ?
+		       (ti->wait_ns < 0 ? 0 : ti->wait_ns / 1000000000LL) : 0;
+	size_t wl = strlen(w);
+	if (m->wait[0] == '\0' || m->kind != ti->wait_kind || m->secs != secs ||
+	    wl >= sizeof m->wait || strcmp(m->wait, w) != 0) {
+		fmt_wait(ti, m->out, sizeof m->out);
+		m->len = strlen(m->out);
+		if (wl < sizeof m->wait) {
+			memcpy(m->wait, w, wl + 1);
+			m->kind = ti->wait_kind;
+			m->secs = secs;
+		} else {
+			m->wait[0] = '\0';
+		}
+	}
+	*len = m->len;
+	return m->out;
+}
+
+/* Appends "thread TID \"NAME\" [WAIT]:\n" as one piece, the number and the
+ * name copied by hand rather than through printf and a call per byte. */
+static void put_header2(struct nprof_buf *b, const struct nprof_thread_info *ti, const char *w,
+			size_t wlen)
+{
+	char line[32 + sizeof ti->name + 96];
+	char digits[24];
+	size_t o = 0, nd = 0;
+	long long v = ti->tid;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	memcpy(line, "thread ", 7);
+	o = 7;
+	if (v < 0)
+		line[o++] = '-';
+	do
+		digits[nd++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	while (nd > 0)
+		line[o++] = digits[--nd];
+	line[o++] = ' ';
+	line[o++] = '"';
+	for (size_t i = 0; i < sizeof ti->name && ti->name[i] != '\0'; i++) {
+		char c = ti->name[i];
+		line[o++] = c == '"' || c == '\\' || (unsigned char)c < 32 ? '?' : c;
+	}
+	line[o++] = '"';
+	line[o++] = ' ';
+	line[o++] = '[';
+	memcpy(line + o, w, wlen);
+	o += wlen;
+	memcpy(line + o, "]:\n", 3);
+	o += 3;
+	nprof__buf_append(b, line, o);
+}
+
 /* debug=2: one block per thread, as Go's full goroutine dump. */
-static void write_debug2(struct nprof_buf *b, const struct nprof_thread_set *s)
+void nprof__threads_write_debug2(struct nprof_buf *b, const struct nprof_thread_set *s)
 {
 	struct symc c;
 	symc_open(&c);
+	struct wait_memo memo = {.wait = ""};
 	struct txtc t = {.tab = nprof__arena_alloc(sizeof *t.tab * TXT_SLOTS)};
 	if (t.tab != NULL)
 		memset(t.tab, 0, sizeof *t.tab * TXT_SLOTS);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct nprof_thread_info *ti = &s->t[i];
-		char w[96];
-		fmt_wait(ti, w, sizeof w);
-		nprof__buf_printf(b, "thread %d \"", (int)ti->tid);
-		for (const char *p = ti->name; *p; p++)
-			nprof__buf_putc(b, *p == '"' || *p == '\\' || (unsigned char)*p < 32 ? '?' : *p);
-		nprof__buf_printf(b, "\" [%s]:\n", w);
+		size_t wlen;
+		const char *w = memo_wait(&memo, ti, &wlen);
+		put_header2(b, ti, w, wlen);
 		if (ti->stack != 0)
 			put_text(b, &t, &c, KIND_FRAMES, ti->stack, 0);
 		const char *note = stack_note(ti->flags);
@@ -526,7 +593,7 @@ static int g_text(const void *self, void *snap, int debug, struct nprof_buf *b)
 	if (debug == 1)
 		write_debug1(b, &gs->s);
 	else
-		write_debug2(b, &gs->s);
+		nprof__threads_write_debug2(b, &gs->s);
 	return 0;
 }
 
@@ -683,109 +750,4 @@ static const struct nprof_profile_ops threadcreate_ops = {
 void nprof__threadcreate_handle(const struct nprof_req *req, struct nprof_reply *rep)
 {
 	nprof__profile_serve(&threadcreate_ops, req, rep);
-}
-
-/* ---------------------------------------------------------------- */
-/* NPROF_DUMP_SIGNAL                                                 */
-/* ---------------------------------------------------------------- */
-
-static int dump_pipe[2] = {-1, -1};
-
-/* Async-signal-safe: one write to a non-blocking pipe. A full pipe means
- * a dump is already pending; the byte is not needed. */
-static void dump_signal_handler(int sig)
-{
-	(void)sig;
-	int saved = errno;
-	char c = 1;
-	ssize_t w = write(dump_pipe[1], &c, 1);
-	(void)w;
-	errno = saved;
-}
-
-/* Writes a whole buffer to stderr. */
-static void write_stderr(const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(STDERR_FILENO, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void *dump_thread(void *unused)
-{
-	(void)unused;
-	char c[64];
-	for (;;) {
-		ssize_t r = read(dump_pipe[0], c, sizeof c);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return NULL;
-		if (!nprof__running)
-			continue;
-		struct nprof_buf b = {0};
-		struct nprof_thread_set s;
-		nprof__buf_printf(&b, "nprof: thread dump of pid %d (signal %d)\n\n", (int)getpid(),
-				  nprof__cfg.dump_signal);
-		if (nprof__threads_collect(&s, NPROF_COLLECT_STACKS | NPROF_COLLECT_SAMPLE) == 0) {
-			write_debug2(&b, &s);
-			nprof__threads_set_free(&s);
-		} else {
-			nprof__buf_printf(&b, "nprof: cannot list the threads\n");
-		}
-		if (b.failed)
-			nprof__buf_printf(&b, "\nnprof: (dump incomplete: out of memory)\n");
-		write_stderr(b.data ? b.data : "", b.len);
-		nprof__buf_free(&b);
-	}
-}
-
-void nprof__threads_dump_signal_start(void)
-{
-	int sig = nprof__cfg.dump_signal;
-	if (sig <= 0 || dump_pipe[0] >= 0)
-		return;
-	if (pipe2(dump_pipe, O_CLOEXEC) != 0) {
-		nprof__log("NPROF_DUMP_SIGNAL: pipe: %s; dumps off", strerror(errno));
-		return;
-	}
-	fcntl(dump_pipe[1], F_SETFL, O_NONBLOCK);
-	/* Created with the guard up, the thread is one of nprof's own: all
-	 * signals blocked, never listed in dumps. */
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&t, &a, dump_thread, NULL);
-	pthread_attr_destroy(&a);
-	if (rc != 0) {
-		nprof__log("NPROF_DUMP_SIGNAL: cannot start the dump thread: %s; dumps off",
-			   strerror(rc));
-		close(dump_pipe[0]);
-		close(dump_pipe[1]);
-		dump_pipe[0] = dump_pipe[1] = -1;
-		return;
-	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = dump_signal_handler;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	nprof__real_sigaction(sig, &sa, NULL);
-}
-
-void nprof__threads_dump_signal_forget(void)
-{
-	if (dump_pipe[0] >= 0) {
-		/* The dump thread does not exist in a forked child. */
-		close(dump_pipe[0]);
-		close(dump_pipe[1]);
-		dump_pipe[0] = dump_pipe[1] = -1;
-	}
 }

@@ -13,8 +13,9 @@
  *   - the threadcreate table: creating stack id -> threads created there.
  *   - the range of libnprof's own code, whose frames no stack shows.
  * The rest of the threads profile: threads_collect.c (reading every
- * thread without disturbing it), threads_report.c (formats, handlers,
- * NPROF_DUMP_SIGNAL), stackwalk.c, sync_hooks.c; docs/internals/threads.md.
+ * thread without disturbing it), threads_report.c (formats, handlers),
+ * threads_signal.c (NPROF_DUMP_SIGNAL), stackwalk.c, sync_hooks.c;
+ * docs/internals/threads.md.
  *
  * Locking: reg_lock guards the lists and the threadcreate table; taken by
  * a thread starting, exiting or registering itself, and briefly by a dump

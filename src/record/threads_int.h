@@ -1,7 +1,8 @@
 /*
  * threads_int.h - private contract between the files of the threads
  * profile: threads.c (the registry), threads_collect.c (reading every
- * thread), threads_report.c (formats, handlers, the dump signal),
+ * thread), threads_report.c and threads_signal.c (formats, handlers,
+ * the dump signal),
  * sync_hooks.c (the pthread/semaphore overrides that record why a thread
  * waits), stackwalk.c (unwinding another thread's stack without
  * signals) and threads_look.c (reading every thread's /proc files).
