@@ -39,6 +39,11 @@
  * 64 MiB of address space reserved: about 130 MB more of the program's
  * RLIMIT_AS gone (tests/preload/rlimit_as.sh).
  *
+ * Near a finite RLIMIT_AS (limit_hooks.c) every call takes the slow path
+ * (tls_left stays 0, the countdown moves to tls_watch_left), so that each
+ * small block glibc had to map on a page of its own can be moved into the
+ * range; see decide().
+ *
  * Two copies of nprof in one process (a program linking libnprof.a, run
  * with libnprof.so preloaded): the program's own definitions win the
  * global names, and forward with RTLD_NEXT to the preloaded copy's. Were
@@ -87,6 +92,9 @@ static NPROF_TLS size_t tls_left;      /* bytes until the next sample */
 static NPROF_TLS int tls_armed;        /* tls_left was drawn at the current rate */
 static NPROF_TLS uint64_t tls_rng;
 static NPROF_TLS int tls_in_dlsym;     /* this thread is resolving the real functions */
+static NPROF_TLS size_t tls_watch_left; /* the countdown while RLIMIT_AS is watched */
+static NPROF_TLS int tls_watching;     /* tls_watch_left holds this thread's countdown */
+static NPROF_TLS size_t tls_since;     /* about the bytes allocated since the last recheck */
 
 /* Set when another allocator was preloaded before nprof: its free is the
  * global one, so nprof must never hand out a block of its own. */
@@ -364,6 +372,8 @@ static void resolve(void)
 			real_usable = us;
 	}
 	tls_in_dlsym = 0;
+	if (!foreign_alloc && !other_copy)
+		nprof__as_learn();
 	atomic_store_explicit(&resolve_state, 2, memory_order_release);
 	errno = saved;
 }
@@ -547,6 +557,57 @@ static size_t old_size(void *p)
 /* slow paths                                                        */
 /* ---------------------------------------------------------------- */
 
+/* How often a thread measures how near RLIMIT_AS the process is. */
+#define RECHECK ((size_t)4 << 20)
+
+/*
+ * While RLIMIT_AS is finite: 1 when the process is near it, and each
+ * block glibc returns must be looked at. Measures again after about
+ * RECHECK bytes of the thread's allocations: a slow-path call stands for
+ * the sampling interval before it, a watched call for itself.
+ */
+static int near_limit(size_t n)
+{
+	long rate = nprof__heap_rate;
+	size_t step = !tls_watching && rate > 1 && (size_t)rate > n ? (size_t)rate : n;
+	tls_since += step;
+	if (tls_since >= RECHECK) {
+		tls_since = 0;
+		nprof__as_recheck();
+	}
+	return __atomic_load_n(&nprof__as_near, __ATOMIC_RELAXED);
+}
+
+/*
+ * The sampling decision of a slow-path call. Near the program's RLIMIT_AS
+ * (limit_hooks.c) every call of the thread comes here - tls_left stays 0
+ * - so that each block glibc returns can be looked at; the countdown then
+ * lives in tls_watch_left, and *watch is set. Returns what sample_now()
+ * says.
+ */
+static int decide(size_t n, int *watch)
+{
+	*watch = NPROF_UNLIKELY(__atomic_load_n(&nprof__as_watch, __ATOMIC_RELAXED)) &&
+		 !foreign_alloc && !other_copy && !nprof__guard && near_limit(n);
+	if (!*watch && !tls_watching)
+		return sample_now(n);
+	if (!tls_watching)
+		tls_watch_left = tls_left;
+	tls_watching = *watch;
+	tls_left = tls_watch_left;
+	int s;
+	if (tls_armed && n < tls_left) {
+		tls_left -= n;
+		s = 0;
+	} else {
+		s = sample_now(n);
+	}
+	tls_watch_left = tls_left;
+	if (*watch)
+		tls_left = 0;
+	return s;
+}
+
 static NOINLINE void *malloc_slow(size_t n, const void *ra)
 {
 	if (!ready())
@@ -555,12 +616,14 @@ static NOINLINE void *malloc_slow(size_t n, const void *ra)
 		void *p = own_alloc(n, 16, 0);
 		return p != NULL ? p : real_malloc(n);
 	}
-	if (sample_now(n)) {
+	int watch;
+	if (decide(n, &watch)) {
 		void *p = sampled_alloc(n, 16, 0, ra);
 		if (p != NULL)
 			return p;
 	}
-	return real_malloc(n);
+	void *p = real_malloc(n);
+	return watch ? nprof__as_rescue(p, n, 0, real_free) : p;
 }
 
 static NOINLINE void *calloc_slow(size_t a, size_t b, size_t n, const void *ra)
@@ -571,12 +634,14 @@ static NOINLINE void *calloc_slow(size_t a, size_t b, size_t n, const void *ra)
 		void *p = own_alloc(n, 16, 1);
 		return p != NULL ? p : real_calloc(a, b);
 	}
-	if (sample_now(n)) {
+	int watch;
+	if (decide(n, &watch)) {
 		void *p = sampled_alloc(n, 16, 1, ra);
 		if (p != NULL)
 			return p;
 	}
-	return real_calloc(a, b);
+	void *p = real_calloc(a, b);
+	return watch ? nprof__as_rescue(p, n, 1, real_free) : p;
 }
 
 /* memalign-family allocation with a valid power-of-two `a` > 16. */
@@ -608,12 +673,15 @@ static NOINLINE void *realloc_move(void *p, size_t n, const void *ra)
 		return NULL;
 	}
 	void *q = NULL;
+	int watch = 0;
 	if (NPROF_UNLIKELY(nprof__arena_serving))
 		q = n > 0 ? own_alloc(n, 16, 0) : NULL;
-	else if (n > 0 && sample_now(n))
+	else if (n > 0 && decide(n, &watch))
 		q = sampled_alloc(n, 16, 0, ra);
-	if (q == NULL && !ours && !pooled)
-		return real_realloc(p, n);
+	if (q == NULL && !ours && !pooled) {
+		q = real_realloc(p, n);
+		return watch ? nprof__as_rescue(q, n, 2, real_free) : q;
+	}
 	if (q == NULL && (q = real_malloc(n)) == NULL)
 		return NULL;
 	size_t old = old_size(p);
