@@ -17,7 +17,9 @@
 # blocks into its range (src/hooks/limit_hooks.c); without that, the 1 KiB
 # phase at rate 4096 got 172-174 MB. The last line of the program checks
 # that calloc'd blocks are zero and grown blocks keep their bytes at the
-# limit. Measured on 2026-11-30, 256 MB limit, MB of 64 KiB / 1 KiB
+# limit. The limit is lowered by the program itself (setrlimit, seen by
+# nprof's override) or inherited from the shell (ulimit -v, read at
+# start). Measured on 2026-11-30, 256 MB limit, MB of 64 KiB / 1 KiB
 # blocks: single-threaded 221/218, one idle thread 212/194, nprof 206 and
 # 200-204 at every rate.
 source "$(dirname "$0")/../lib.sh"
@@ -34,13 +36,27 @@ t_1=$8
 close() { # close A B: |A-B| <= 15% of B
 	python3 -c 'import sys; a,b=map(float,sys.argv[1:]); sys.exit(0 if abs(a-b) <= 0.15*b else 1)' "$1" "$2"
 }
-for rate in 1 64 4096 65536 default; do
-	if [ $rate = default ]; then
-		out=$(env -u NPROF_HEAP_RATE "$NPROF" run -- "$PROG" 256 2>"$T/err")
-	else
-		out=$(NPROF_HEAP_RATE=$rate "$NPROF" run -- "$PROG" 256 2>"$T/err")
-	fi || fail "rate $rate: exit $?: $(cat "$T/err")"
-	echo "rate $rate: $out"
+# under RATE LIMIT: the program's output under nprof at heap rate RATE;
+# LIMIT "set": the program lowers its own limit (setrlimit); "inherited":
+# it starts under `ulimit -v` and keeps it (nprof reads it at start).
+under() {
+	local mb=256 rate=$1
+	[ "$2" = inherited ] && mb=0
+	(
+		[ "$2" = inherited ] && ulimit -v $((256 * 1024))
+		if [ "$rate" = default ]; then
+			env -u NPROF_HEAP_RATE "$NPROF" run -- "$PROG" $mb
+		else
+			NPROF_HEAP_RATE=$rate "$NPROF" run -- "$PROG" $mb
+		fi
+	) 2>"$T/err"
+}
+for run in "1 set" "64 set" "4096 set" "65536 set" "default set" "4096 inherited" \
+	"default inherited"; do
+	set -- $run
+	rate=$1 how=$2
+	out=$(under $rate $how) || fail "rate $rate, limit $how: exit $?: $(cat "$T/err")"
+	echo "rate $rate, limit $how: $out"
 	set -- $out
 	[ "$2" = "$b_big" ] || fail "rate $rate: malloc(100 MB) $2, glibc alone $b_big"
 	[ "$4" = "$b_huge" ] || fail "rate $rate: calloc(8 GiB) $4, glibc alone $b_huge"
@@ -49,4 +65,4 @@ for rate in 1 64 4096 65536 default; do
 		"(one idle thread alone: $t_1 MB)"
 	[ "${10}" = ok ] || fail "rate $rate: calloc'd or grown blocks at the limit lost their content"
 done
-ok "RLIMIT_AS 256 MB: same outcomes as single-threaded glibc alone, within 15%, at rates 1, 64, 4096, 65536 and the default; block contents intact at the limit"
+ok "RLIMIT_AS 256 MB, set by the program or inherited: same outcomes as single-threaded glibc alone, within 15%, at rates 1, 64, 4096, 65536 and the default; block contents intact at the limit"

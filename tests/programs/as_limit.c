@@ -10,7 +10,8 @@
  * phase has just dirtied, at the limit, where an allocator that moves
  * blocks must still zero and copy them. With AS_LIMIT_MAPS set, the
  * mappings of 4 MB and more are listed on stderr when a phase fills up.
- * With argv[2] "thread", an idle thread is started first: a program with
+ * argv[1] 0 keeps the limit the program was started with. With argv[2]
+ * "thread", an idle thread is started first: a program with
  * more than one thread makes glibc retry a failed allocation in another
  * arena (64 MiB heaps), which by itself gets about 11% less than a
  * single-threaded program; nprof's own threads do the same.
@@ -97,7 +98,8 @@ int main(int argc, char **argv)
 	if (argc > 2 && strcmp(argv[2], "thread") == 0 && pthread_create(&t, NULL, idle, NULL) != 0)
 		return 2;
 	struct rlimit rl = {mb << 20, mb << 20};
-	if (setrlimit(RLIMIT_AS, &rl) != 0) {
+	/* 0: keep the limit the program was started with (ulimit -v). */
+	if (mb != 0 && setrlimit(RLIMIT_AS, &rl) != 0) {
 		perror("setrlimit");
 		return 2;
 	}
