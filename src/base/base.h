@@ -30,6 +30,10 @@
 #include <time.h>
 
 #define NPROF_API __attribute__((visibility("default")))
+/* For a variable the hooks' fast paths read: it never leaves libnprof,
+ * but an extern declaration is otherwise assumed preemptible under -fPIC
+ * and read through the GOT, one load more. */
+#define NPROF_HIDDEN __attribute__((visibility("hidden")))
 #define NPROF_TLS __thread __attribute__((tls_model("initial-exec")))
 #define NPROF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define NPROF_UNLIKELY(x) __builtin_expect(!!(x), 0)

@@ -71,6 +71,7 @@ static const char *const names[] = {
 	"pthread_rwlock_timedrdlock", "pthread_rwlock_timedwrlock",
 	"sem_wait", "sem_timedwait", "sem_clockwait",
 	"pthread_join", "pthread_timedjoin_np", "pthread_clockjoin_np", "pthread_barrier_wait",
+	"setrlimit", "setrlimit64", "prlimit", "prlimit64",
 };
 #define N_NAMES (sizeof names / sizeof names[0])
 #define N_MALLOC 11

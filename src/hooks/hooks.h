@@ -20,6 +20,20 @@ size_t nprof__got_restore(void);
  * own 0 returns the thread to sampling. */
 void nprof__heap_thread_own(int own);
 
+/* limit_hooks.c: nprof__as_watch is non-zero while the program's
+ * RLIMIT_AS is finite, nprof__as_near while its address space is near
+ * that limit as last measured (then malloc_hooks.c looks at every block
+ * glibc returns). nprof__as_learn reads the limit now, nprof__as_recheck
+ * measures again (a read of /proc; from malloc's slow path only). nprof__as_rescue returns `p`, or, for a small
+ * block glibc had to map on its own page, an equal block of the sampled
+ * range - left as it is (fill 0), zeroed (1) or holding p's n bytes (2) -
+ * `p` then given back through real_free. */
+extern int nprof__as_watch;
+extern int nprof__as_near;
+void nprof__as_learn(void);
+void nprof__as_recheck(void);
+void *nprof__as_rescue(void *p, size_t n, int fill, void (*real_free)(void *));
+
 /* Resolves the real functions nprof overrides (dlsym RTLD_NEXT). */
 void nprof__preload_init(void);
 

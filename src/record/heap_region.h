@@ -11,6 +11,8 @@
 #ifndef NPROF_HEAP_REGION_H
 #define NPROF_HEAP_REGION_H
 
+#include "base.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,10 +23,7 @@
  * once, before the first sampled block exists; read without a lock by the
  * hooks.
  */
-/* Hidden: free() then reads them RIP-relative, with no GOT load (they
- * never leave libnprof, but an extern declaration is otherwise assumed
- * preemptible under -fPIC). */
-#define NPROF_HIDDEN __attribute__((visibility("hidden")))
+/* Hidden (base.h): free() reads them RIP-relative, with no GOT load. */
 extern NPROF_HIDDEN uintptr_t nprof__region_lo;
 extern NPROF_HIDDEN size_t nprof__region_len;
 /* One byte per 2 MiB chunk of the range: 1 while nprof has it mapped.

@@ -1,12 +1,17 @@
 /*
  * as_limit.c - lowers RLIMIT_AS to argv[1] MB after start, as a service
  * guarding itself does, then asks for memory and reports what it got:
- *   "big100 OK|FAIL calloc8g OK|FAIL blocks64k MB small1k MB"
+ *   "big100 OK|FAIL calloc8g OK|FAIL blocks64k MB small1k MB content ok|BAD"
  * big100: malloc(100 MB); calloc8g: calloc(8 GiB); blocks64k and small1k:
  * megabytes obtained in 64 KiB and then 1 KiB blocks until malloc fails
- * (everything freed between the phases). With AS_LIMIT_MAPS set, the
+ * (everything freed between the phases). content: 1 KiB blocks taken
+ * with calloc until it fails, each checked to be zero, then each grown
+ * with realloc to 2 KiB and checked to keep its bytes - memory the 1 KiB
+ * phase has just dirtied, at the limit, where an allocator that moves
+ * blocks must still zero and copy them. With AS_LIMIT_MAPS set, the
  * mappings of 4 MB and more are listed on stderr when a phase fills up.
- * With argv[2] "thread", an idle thread is started first: a program with
+ * argv[1] 0 keeps the limit the program was started with. With argv[2]
+ * "thread", an idle thread is started first: a program with
  * more than one thread makes glibc retry a failed allocation in another
  * arena (64 MiB heaps), which by itself gets about 11% less than a
  * single-threaded program; nprof's own threads do the same.
@@ -50,6 +55,35 @@ static size_t fill(size_t block)
 	return n * block >> 20;
 }
 
+/* The content phase: 1 if every calloc'd block was zero and every grown
+ * block kept its bytes. */
+static int content(void)
+{
+	size_t n = 0;
+	int good = 1;
+	while (n < sizeof keep / sizeof keep[0]) {
+		unsigned char *p = calloc(1024, 1);
+		if (p == NULL)
+			break;
+		for (size_t i = 0; i < 1024; i++)
+			good &= p[i] == 0;
+		memset(p, (int)(n & 0xff) | 1, 1024);
+		keep[n++] = p;
+	}
+	/* Half of them grow (there is no room for all at the limit). */
+	for (size_t i = 0; i < n; i += 2) {
+		unsigned char *q = realloc(keep[i], 2048);
+		if (q == NULL)
+			continue;
+		keep[i] = q;
+		for (size_t k = 0; k < 1024; k++)
+			good &= q[k] == ((i & 0xff) | 1);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(keep[i]);
+	return good && n > 0;
+}
+
 static void *idle(void *arg)
 {
 	for (;;)
@@ -64,7 +98,8 @@ int main(int argc, char **argv)
 	if (argc > 2 && strcmp(argv[2], "thread") == 0 && pthread_create(&t, NULL, idle, NULL) != 0)
 		return 2;
 	struct rlimit rl = {mb << 20, mb << 20};
-	if (setrlimit(RLIMIT_AS, &rl) != 0) {
+	/* 0: keep the limit the program was started with (ulimit -v). */
+	if (mb != 0 && setrlimit(RLIMIT_AS, &rl) != 0) {
 		perror("setrlimit");
 		return 2;
 	}
@@ -76,6 +111,6 @@ int main(int argc, char **argv)
 	free(huge);
 	size_t b64 = fill(65536);
 	size_t b1 = fill(1024);
-	printf("blocks64k %zu small1k %zu\n", b64, b1);
+	printf("blocks64k %zu small1k %zu content %s\n", b64, b1, content() ? "ok" : "BAD");
 	return 0;
 }
