@@ -34,6 +34,21 @@ void nprof__as_learn(void);
 void nprof__as_recheck(void);
 void *nprof__as_rescue(void *p, size_t n, int fill, void (*real_free)(void *));
 
+/* glibc's DEFAULT_MMAP_THRESHOLD_MIN: below it glibc maps a block on its
+ * own only in its fallback (unless the program lowered M_MMAP_THRESHOLD
+ * itself; its blocks are then moved too, which changes nothing it can
+ * see). */
+#define NPROF_AS_RESCUE_BELOW ((size_t)128 << 10)
+
+/* Non-zero for a block of n bytes glibc mapped on a page of its own
+ * although it is below every mmap threshold (its chunk's size word has
+ * IS_MMAPPED, bit 1): what nprof__as_rescue moves. Inline, so that the
+ * usual answer, no, costs no call. */
+static inline int nprof__as_alone(const void *p, size_t n)
+{
+	return p != NULL && n < NPROF_AS_RESCUE_BELOW && (((const size_t *)p)[-1] & 2);
+}
+
 /* Resolves the real functions nprof overrides (dlsym RTLD_NEXT). */
 void nprof__preload_init(void);
 

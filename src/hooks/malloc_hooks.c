@@ -251,27 +251,46 @@ static int near_limit(size_t n)
  * lives in tls_watch_left, and *watch is set. Returns what sample_now()
  * says.
  */
-static int decide(size_t n, int *watch)
+static NOINLINE int decide_watched(size_t n, int *watch)
 {
-	*watch = NPROF_UNLIKELY(__atomic_load_n(&nprof__as_watch, __ATOMIC_RELAXED)) &&
-		 !nprof__alloc_foreign && !nprof__alloc_other_copy && !nprof__guard && near_limit(n);
-	if (!*watch && !tls_watching)
+	*watch = !nprof__alloc_foreign && !nprof__alloc_other_copy && !nprof__guard &&
+		 near_limit(n);
+	if (!*watch) {
+		/* Far from the limit again: the countdown goes back. */
+		if (tls_watching) {
+			tls_watching = 0;
+			tls_left = tls_watch_left;
+			if (tls_armed && n < tls_left) {
+				tls_left -= n;
+				return 0;
+			}
+		}
 		return sample_now(n);
-	if (!tls_watching)
-		tls_watch_left = tls_left;
-	tls_watching = *watch;
-	tls_left = tls_watch_left;
-	int s;
-	if (tls_armed && n < tls_left) {
-		tls_left -= n;
-		s = 0;
-	} else {
-		s = sample_now(n);
 	}
-	tls_watch_left = tls_left;
-	if (*watch)
+	if (!tls_watching) {
+		tls_watching = 1;
+		tls_watch_left = tls_left;
+	}
+	size_t left = tls_watch_left;
+	if (NPROF_LIKELY(tls_armed && n < left)) {
+		tls_watch_left = left - n;
 		tls_left = 0;
+		return 0;
+	}
+	tls_left = left;
+	int s = sample_now(n);
+	tls_watch_left = tls_left;
+	tls_left = 0;
 	return s;
+}
+
+static inline int decide(size_t n, int *watch)
+{
+	if (NPROF_LIKELY(!__atomic_load_n(&nprof__as_watch, __ATOMIC_RELAXED) && !tls_watching)) {
+		*watch = 0;
+		return sample_now(n);
+	}
+	return decide_watched(n, watch);
 }
 
 static NOINLINE void *malloc_slow(size_t n, const void *ra)
@@ -289,7 +308,7 @@ static NOINLINE void *malloc_slow(size_t n, const void *ra)
 			return p;
 	}
 	void *p = nprof__real_malloc(n);
-	return watch ? nprof__as_rescue(p, n, 0, nprof__real_free) : p;
+	return watch && nprof__as_alone(p, n) ? nprof__as_rescue(p, n, 0, nprof__real_free) : p;
 }
 
 static NOINLINE void *calloc_slow(size_t a, size_t b, size_t n, const void *ra)
@@ -307,7 +326,7 @@ static NOINLINE void *calloc_slow(size_t a, size_t b, size_t n, const void *ra)
 			return p;
 	}
 	void *p = nprof__real_calloc(a, b);
-	return watch ? nprof__as_rescue(p, n, 1, nprof__real_free) : p;
+	return watch && nprof__as_alone(p, n) ? nprof__as_rescue(p, n, 1, nprof__real_free) : p;
 }
 
 /* memalign-family allocation with a valid power-of-two `a` > 16. */
@@ -346,7 +365,7 @@ static NOINLINE void *realloc_move(void *p, size_t n, const void *ra)
 		q = sampled_alloc(n, 16, 0, ra);
 	if (q == NULL && !ours && !pooled) {
 		q = nprof__real_realloc(p, n);
-		return watch ? nprof__as_rescue(q, n, 2, nprof__real_free) : q;
+		return watch && nprof__as_alone(q, n) ? nprof__as_rescue(q, n, 2, nprof__real_free) : q;
 	}
 	if (q == NULL && (q = nprof__real_malloc(n)) == NULL)
 		return NULL;

@@ -235,12 +235,16 @@ static void resolve(void)
 	errno = saved;
 }
 
-/* Non-zero when the real functions are usable by this thread. */
-int nprof__alloc_ready(void)
+int nprof__alloc_usable;
+
+int nprof__alloc_ready_slow(void)
 {
 	resolve();
-	return atomic_load_explicit(&resolve_state, memory_order_acquire) == 2 &&
-	       nprof__real_malloc != boot_malloc;
+	int ok = atomic_load_explicit(&resolve_state, memory_order_acquire) == 2 &&
+		 nprof__real_malloc != boot_malloc;
+	if (ok)
+		__atomic_store_n(&nprof__alloc_usable, 1, __ATOMIC_RELEASE);
+	return ok;
 }
 
 static void *boot_malloc(size_t n)

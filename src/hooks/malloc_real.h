@@ -37,8 +37,17 @@ extern NPROF_HIDDEN int nprof__alloc_foreign;
 /* The global malloc is another copy of nprof's: this one is dormant. */
 extern NPROF_HIDDEN int nprof__alloc_other_copy;
 
-/* Non-zero when the real functions are usable by this thread. */
-int nprof__alloc_ready(void);
+/* Non-zero when the real functions are usable by this thread: at once
+ * once they are known (inline: every slow-path call asks), else after
+ * finding them, or while this very thread is finding them, 0. */
+extern NPROF_HIDDEN int nprof__alloc_usable;
+int nprof__alloc_ready_slow(void);
+static inline int nprof__alloc_ready(void)
+{
+	if (NPROF_LIKELY(__atomic_load_n(&nprof__alloc_usable, __ATOMIC_ACQUIRE)))
+		return 1;
+	return nprof__alloc_ready_slow();
+}
 
 /* The bootstrap pool: blocks handed out while dlsym finds the real
  * functions, zeroed, their size in the word before them, never freed. */

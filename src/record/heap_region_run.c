@@ -45,8 +45,12 @@
 #include "heap_region_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define REGION_MAX ((size_t)64 << 30)
 #define REGION_MIN ((size_t)64 << 20)
@@ -68,19 +72,79 @@ static uint32_t table_units;             /* capacity of spans and owner */
 static uint32_t bins[NBINS];
 static size_t dirty_bytes;
 
+/*
+ * Where the range goes when the program started under an address-space
+ * limit (ulimit -v), which the 64 GiB probe below cannot pass. A smaller
+ * probe would land where glibc's arena heaps and the program's mappings
+ * go next, and they would soon block the range's growth (measured: 183 MB
+ * instead of 200 of 1 KiB blocks in one run in thirty, tests/preload/
+ * rlimit_as.sh). Instead, the largest gap between the mappings of
+ * /proc/self/maps (read with raw calls: no hook, no malloc), and a window
+ * REGION_MAX long ending GAP_MARGIN below the gap's top, which the
+ * kernel's top-down placement takes a terabyte of mappings to reach.
+ * Nothing is mapped. Returns 0, or -1 when there is no such gap.
+ */
+#define GAP_MARGIN ((uintptr_t)1 << 40)
+#define USER_TOP ((uintptr_t)1 << 47)
+
+static int find_gap(uintptr_t *lo)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[4096];
+	size_t have = 0;
+	uintptr_t prev = 0, best = 0, best_len = 0;
+	long got;
+	while ((got = syscall(SYS_read, fd, buf + have, sizeof buf - have)) > 0) {
+		have += (size_t)got;
+		size_t line = 0;
+		for (size_t i = 0; i < have; i++) {
+			if (buf[i] != '\n')
+				continue;
+			uintptr_t a = 0, b = 0, *v = &a;
+			for (size_t k = line; k < i && buf[k] != ' '; k++) {
+				char c = buf[k];
+				if (c == '-')
+					v = &b;
+				else
+					*v = *v * 16 + (uintptr_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+			}
+			if (a < USER_TOP && a > prev && a - prev > best_len) {
+				best = prev;
+				best_len = a - prev;
+			}
+			if (b > prev)
+				prev = b;
+			line = i + 1;
+		}
+		memmove(buf, buf + line, have - line);
+		have -= line;
+		if (have == sizeof buf)
+			have = 0;       /* a line longer than the buffer: skipped */
+	}
+	syscall(SYS_close, fd);
+	if (best_len < REGION_MAX + 2 * GAP_MARGIN)
+		return -1;
+	*lo = (best + best_len - GAP_MARGIN - REGION_MAX) & ~(uintptr_t)(UNIT - 1);
+	return 0;
+}
+
 int nprof__region_run_find(uintptr_t *lo, size_t *lenp)
 {
 	/* Find a free range: map it, note where it is, unmap it at once.
-	 * Under an address-space limit a smaller range is all we can probe;
-	 * nothing stays mapped either way. */
+	 * Under an address-space limit, a gap of the maps (find_gap), else
+	 * a smaller range is all we can probe; nothing stays mapped either
+	 * way. */
+	const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 	size_t len = REGION_MAX;
-	void *base = MAP_FAILED;
-	for (; len >= REGION_MIN; len /= 2) {
-		base = mmap(NULL, len + UNIT, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			    -1, 0);
-		if (base != MAP_FAILED)
-			break;
+	void *base = mmap(NULL, len + UNIT, PROT_NONE, flags, -1, 0);
+	if (base == MAP_FAILED && find_gap(lo) == 0) {
+		*lenp = REGION_MAX;
+		return 0;
 	}
+	while (base == MAP_FAILED && (len /= 2) >= REGION_MIN)
+		base = mmap(NULL, len + UNIT, PROT_NONE, flags, -1, 0);
 	if (base == MAP_FAILED)
 		return -ENOMEM;
 	munmap(base, len + UNIT);

@@ -19,7 +19,9 @@
 # that calloc'd blocks are zero and grown blocks keep their bytes at the
 # limit. The limit is lowered by the program itself (setrlimit, seen by
 # nprof's override) or inherited from the shell (ulimit -v, read at
-# start). Measured on 2026-11-30, 256 MB limit, MB of 64 KiB / 1 KiB
+# start; the range is then placed from /proc/self/maps, since a smaller
+# probe put it among glibc's heaps, which blocked it: 183 MB in one run in
+# thirty). Measured on 2026-11-30, 256 MB limit, MB of 64 KiB / 1 KiB
 # blocks: single-threaded 221/218, one idle thread 212/194, nprof 206 and
 # 200-204 at every rate.
 source "$(dirname "$0")/../lib.sh"

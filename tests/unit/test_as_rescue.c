@@ -4,8 +4,8 @@
  * chunk marked mmapped and small moves to the sampled range - its bytes
  * copied (realloc), zeroed (calloc, on slots just dirtied and freed) or
  * left - and the old one goes to the free function; a chunk glibc did not
- * map on its own, a block of the mmap size or more, and NULL stay as they
- * are and nothing is freed.
+ * map on its own, a block of the mmap size or more, and NULL are not
+ * picked (nprof__as_alone).
  */
 #include "heap_region.h"
 #include "hooks.h"
@@ -80,13 +80,12 @@ int main(void)
 	CHECK_MSG(reused > 0, "no dirtied slot was handed out again: the zeroing went untested");
 	CHECK(nfreed == N);
 
-	/* Left alone: not mapped on its own, too big, NULL. */
-	nfreed = 0;
-	unsigned char *heap = chunk(mem[1], 1000, 0);
-	CHECK(nprof__as_rescue(heap, 1000, 0, fake_free) == heap);
-	unsigned char *big = chunk(mem[2], 1000, 1);
-	CHECK(nprof__as_rescue(big, (size_t)128 << 10, 0, fake_free) == big);
-	CHECK(nprof__as_rescue(NULL, 1000, 0, fake_free) == NULL);
-	CHECK(nfreed == 0);
+	/* What is moved: only a small block mapped on its own - not one from
+	 * a heap, not one of the mmap size or more, not NULL. */
+	CHECK(nprof__as_alone(chunk(mem[3], 1000, 1), 1000));
+	CHECK(nprof__as_alone(chunk(mem[3], 1000, 1), ((size_t)128 << 10) - 1));
+	CHECK(!nprof__as_alone(chunk(mem[1], 1000, 0), 1000));
+	CHECK(!nprof__as_alone(chunk(mem[2], 1000, 1), (size_t)128 << 10));
+	CHECK(!nprof__as_alone(NULL, 1000));
 	return unit_done("as_rescue");
 }
