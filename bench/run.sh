@@ -24,6 +24,7 @@ for f in $PIECES; do
 done
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s)
+: >"$tmp/details"   # PIECES=none: the summary alone, no details
 for p in $PIECES; do
 	b=bench/$p.sh
 	[ -f "$b" ] || continue
