@@ -34,10 +34,12 @@
  * The limit is learnt from getrlimit when the malloc hooks first resolve
  * (a limit set by the shell or before exec, or an attach), and from the
  * program's setrlimit, setrlimit64, prlimit and prlimit64 calls, which
- * are overridden here and forwarded. A limit set with a raw system call
- * or by another process is not seen (docs/safety.md).
+ * are overridden here and made as the prlimit64 system call. A limit set
+ * with a raw system call or by another process is not seen
+ * (docs/safety.md).
  *
- * Locking and signals: the overrides take no lock and keep errno; the
+ * Locking and signals: the overrides take no lock, keep errno on success
+ * and are async-signal-safe (raw system calls, atomic stores); the
  * rescue takes the region's locks (heap_region_run.c) and is called from
  * malloc only, never from a signal handler.
  */
@@ -45,7 +47,6 @@
 #include "heap_region.h"
 #include "hooks.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -123,17 +124,6 @@ void *nprof__as_rescue(void *p, size_t n, int fill, void (*real_free)(void *))
 /* the overrides                                                     */
 /* ---------------------------------------------------------------- */
 
-typedef int (*setrlimit_fn)(__rlimit_resource_t, const struct rlimit *);
-typedef int (*prlimit_fn)(pid_t, __rlimit_resource_t, const struct rlimit *, struct rlimit *);
-
-static void *real(const char *name)
-{
-	int saved = errno;
-	void *f = dlsym(RTLD_NEXT, name);
-	errno = saved;
-	return f;
-}
-
 /* After a successful change of this process's limits. */
 static void changed(pid_t pid, __rlimit_resource_t res, const struct rlimit *rl)
 {
@@ -141,51 +131,42 @@ static void changed(pid_t pid, __rlimit_resource_t res, const struct rlimit *rl)
 		set_limit(rl->rlim_cur);
 }
 
-static int do_setrlimit(const char *name, __rlimit_resource_t res, const struct rlimit *rl)
+/*
+ * The system call itself rather than the next definition (dlsym): a child
+ * of a multi-threaded program often sets its limits between fork and
+ * exec, where only async-signal-safe calls may be made, and dlsym is not
+ * one. glibc's four functions are this same call on every 64-bit target.
+ */
+static int do_prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *rl,
+		      struct rlimit *old)
 {
-	setrlimit_fn f = (setrlimit_fn)real(name);
-	if (f == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	int rc = f(res, rl);
-	if (rc == 0)
-		changed(0, res, rl);
-	return rc;
-}
-
-static int do_prlimit(const char *name, pid_t pid, __rlimit_resource_t res,
-		      const struct rlimit *rl, struct rlimit *old)
-{
-	prlimit_fn f = (prlimit_fn)real(name);
-	if (f == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	int rc = f(pid, res, rl, old);
-	if (rc == 0)
+	int rc = (int)syscall(SYS_prlimit64, pid, res, rl, old);
+	if (rc == 0) {
+		int saved = errno;
 		changed(pid, res, rl);
+		errno = saved;
+	}
 	return rc;
 }
 
 NPROF_API int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
 {
-	return do_setrlimit("setrlimit", res, rl);
+	return do_prlimit(0, res, rl, NULL);
 }
 
 NPROF_API int setrlimit64(__rlimit_resource_t res, const struct rlimit64 *rl)
 {
-	return do_setrlimit("setrlimit64", res, (const struct rlimit *)rl);
+	return do_prlimit(0, res, (const struct rlimit *)rl, NULL);
 }
 
 NPROF_API int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *rl,
 		      struct rlimit *old)
 {
-	return do_prlimit("prlimit", pid, res, rl, old);
+	return do_prlimit(pid, res, rl, old);
 }
 
 NPROF_API int prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
 			struct rlimit64 *old)
 {
-	return do_prlimit("prlimit64", pid, res, (const struct rlimit *)rl, (struct rlimit *)old);
+	return do_prlimit(pid, res, (const struct rlimit *)rl, (struct rlimit *)old);
 }
