@@ -48,9 +48,9 @@
 #include "hooks.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -72,7 +72,9 @@ void nprof__as_recheck(void)
 		return;
 	int saved = errno;
 	/* Raw calls: no hook of nprof's sees this descriptor, which is
-	 * closed before anything else could be opened on this thread. */
+	 * closed before anything else could be opened on this thread (another
+	 * thread opening meanwhile gets the next number: once per 4 MiB of
+	 * allocations, and only under a finite limit). */
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	char buf[64];
 	long got = fd >= 0 ? syscall(SYS_read, fd, buf, sizeof buf - 1) : -1;
