@@ -253,8 +253,13 @@ static int near_limit(size_t n)
  */
 static NOINLINE int decide_watched(size_t n, int *watch)
 {
-	*watch = !nprof__alloc_foreign && !nprof__alloc_other_copy && !nprof__guard &&
-		 near_limit(n);
+	/* nprof's own allocation on a program thread: forwarded unrecorded
+	 * (sample_now says so), the thread's watching left as it is. */
+	if (nprof__guard) {
+		*watch = 0;
+		return 0;
+	}
+	*watch = !nprof__alloc_foreign && !nprof__alloc_other_copy && near_limit(n);
 	if (!*watch) {
 		/* Far from the limit again: the countdown goes back. */
 		if (tls_watching) {
